@@ -1,0 +1,147 @@
+"""Shared, expensive things are made once per test session, even across pytest-xdist workers.
+
+A baked project, a virtualenv with it installed, a Docker image: each is keyed by what it is made
+from (the answers, the project's files) and guarded by a file lock in a directory every worker
+shares, so the second worker to ask waits for the first and reuses its result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from helpers import (
+    DOCKER,
+    IN_CI,
+    build_image,
+    context_key,
+    docker,
+    find_python,
+    image_exists,
+    make_venv,
+    run,
+    tree_digest,
+)
+
+# The base images the Docker tests build on: on this machine, the stand-ins that .ci/run builds
+# with ../shared/docker/standin-python-image.sh. Anywhere else, any python:X.Y-slim image.
+BASE_IMAGES = {"3.9": "python:3.9-slim", "3.11": "python:3.11-slim", "3.13": "python:3.13-slim"}
+
+
+def unavailable(reason: str):
+    """Missing infrastructure is a failure in CI (it must be there) and a skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory) -> Path:
+    """A directory all xdist workers of this session share."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def once(shared_dir):
+    """once(key, make): run make(path) for the first caller of key in the session, return path."""
+
+    def make_once(key: str, make) -> Path:
+        path = shared_dir / key
+        with FileLock(str(path) + ".lock"):
+            if not (shared_dir / f"{key}.done").exists():
+                if path.exists():
+                    shutil.rmtree(path)
+                make(path)
+                (shared_dir / f"{key}.done").touch()
+        return path
+
+    return make_once
+
+
+@pytest.fixture(scope="session")
+def bake_shared(once, cookies_session):
+    """bake_shared(**answers): the project baked from those answers, baked once per session."""
+
+    def bake(**answers) -> Path:
+        def make(path: Path) -> None:
+            result = cookies_session.bake(extra_context=answers)
+            assert result.exception is None, result.exception
+            assert result.exit_code == 0
+            shutil.copytree(result.project_path, path, symlinks=True)
+
+        return once(f"bake-{context_key(answers)}", make)
+
+    return bake
+
+
+@pytest.fixture(scope="session")
+def installed_venv(once):
+    """installed_venv(project, python): a fresh virtualenv where real pip installed the project
+    with its test extra; made once per project content and Python."""
+
+    def install(project: Path, python_version: str) -> Path:
+        try:
+            interpreter = find_python(python_version)
+        except LookupError as error:
+            unavailable(str(error))
+
+        def make(venv: Path) -> None:
+            python = make_venv(venv, interpreter)
+            run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+            lock = project / "requirements.lock"
+            if lock.exists():
+                run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "-r", lock])
+            run([python, "-m", "pip", "install", "--quiet", f"{project}[test]"])
+
+        return once(f"venv-{python_version}-{tree_digest(project)}", make)
+
+    return install
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    if shutil.which(DOCKER) is None or docker("info", check=False).returncode != 0:
+        unavailable("no Docker engine answers (start one with ../shared/docker/start-dockerd.sh)")
+    return DOCKER
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine):
+    """base_image('3.11'): the tag of a local python:3.11-slim image, which must exist."""
+
+    def tag_for(python_version: str) -> str:
+        tag = BASE_IMAGES[python_version]
+        if not image_exists(tag):
+            unavailable(f"base image {tag} is not on this engine (no registry is reachable here: "
+                        f"build it with ../shared/docker/standin-python-image.sh {tag})")
+        return tag
+
+    return tag_for
+
+
+@pytest.fixture(scope="session")
+def project_image(once, docker_engine):
+    """project_image(project, builder): the project's image, built once per content and builder.
+
+    The tag carries the project's digest, so every worker asking for the same project gets the
+    same image; the first builds it, the others wait on the lock and reuse it.
+    """
+
+    def build(project: Path, builder: str = "buildkit") -> str:
+        tag = f"cpd-test-{project.name}:{tree_digest(project)}-{builder}"
+
+        def make(path: Path) -> None:
+            path.mkdir()
+            if not image_exists(tag):
+                result = build_image(project, tag, builder)
+                (path / "build.log").write_text(result.output)
+
+        once(f"image-{tag.replace(':', '-').replace('/', '-')}", make)
+        return tag
+
+    return build

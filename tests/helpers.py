@@ -1,0 +1,110 @@
+"""Running the real tools a generated project meets: cookiecutter, pip, Python, Docker.
+
+Every command runs for real; a failure raises with the command's own output, so a red test says
+what the user would have seen.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+DEFAULT_PREFECT = COOKIECUTTER_JSON["prefect_version"]
+# The Docker client that has BuildKit built in (a newer `docker` earlier on PATH may lack buildx).
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class CommandFailed(AssertionError):
+    pass
+
+
+@dataclass
+class Completed:
+    args: list[str]
+    returncode: int
+    output: str
+    seconds: float
+
+
+def run(args, *, cwd=None, env=None, timeout=1800, check=True, input=None) -> Completed:
+    """Run a command, capturing stdout and stderr together; raise with that output on failure."""
+    args = [str(a) for a in args]
+    started = time.monotonic()
+    try:
+        process = subprocess.run(args, cwd=cwd, env=env, timeout=timeout, input=input,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 check=False)
+    except subprocess.TimeoutExpired as error:
+        raise CommandFailed(f"timed out after {timeout}s: {' '.join(args)}\n{error.output or ''}")
+    done = Completed(args, process.returncode, process.stdout, time.monotonic() - started)
+    if check and process.returncode != 0:
+        raise CommandFailed(f"exit {process.returncode}: {' '.join(args)} (in {cwd})\n"
+                            f"{process.stdout[-6000:]}")
+    return done
+
+
+def docker(*args, **kwargs) -> Completed:
+    return run([DOCKER, *args], **kwargs)
+
+
+def find_python(version: str) -> str:
+    """An interpreter for python_version (e.g. '3.11'): on PATH, or under pyenv."""
+    found = shutil.which(f"python{version}")
+    if found:
+        return found
+    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    if candidates:
+        return candidates[-1]
+    raise LookupError(f"no Python {version} on this machine")
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def make_venv(venv: Path, python: str = sys.executable) -> Path:
+    run([python, "-m", "venv", venv])
+    return venv_python(venv)
+
+
+def tree_digest(root: Path, exclude=(".git", "__pycache__", ".pytest_cache", ".ruff_cache")) -> str:
+    """A digest of every file's path and content below root: equal trees give equal digests."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root)
+        if any(part in exclude for part in relative.parts):
+            continue
+        digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def context_key(context: dict) -> str:
+    return hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def image_exists(tag: str) -> bool:
+    return docker("image", "inspect", tag, check=False).returncode == 0
+
+
+def build_image(context_dir: Path, tag: str, builder: str, *extra: str) -> Completed:
+    """docker build with the classic builder or BuildKit, on the host network (no bridge here)."""
+    env = dict(os.environ, DOCKER_BUILDKIT="1" if builder == "buildkit" else "0")
+    progress = ["--progress=plain"] if builder == "buildkit" else []
+    return docker("build", "--network", "host", *progress, *extra, "-t", tag, ".",
+                  cwd=context_dir, env=env, timeout=1800)
+
+
+def image_history(tag: str) -> list[str]:
+    """The layer ids of an image, top first."""
+    return docker("history", "-q", "--no-trunc", tag).output.split()

@@ -1,0 +1,162 @@
+"""What a user gets from answering the prompts: a complete, clean, lint-free project.
+
+Every supported combination of answers is baked with pytest-cookies and checked file by file;
+the expensive checks (installing, building, running) live in the other test modules.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import COOKIECUTTER_JSON, DEFAULT_PREFECT, run
+
+# Generation tests do not lock (that needs the network; tests/test_lock.py covers it).
+OFFLINE = {"lock_requirements": "no"}
+
+SUPPORTED = {
+    "defaults": {},
+    "prefect3-kubernetes-dask": {"python_version": "3.11", "work_pool_type": "kubernetes",
+                                 "task_runner": "dask"},
+    "prefect3-process-py313": {"python_version": "3.13", "work_pool_type": "process"},
+    "prefect3-docker-dask-registry": {"task_runner": "dask", "image_registry": "ghcr.io/acme",
+                                      "image_name": "flows"},
+    "prefect2-docker-dask": {"prefect_version": "2.20.25", "python_version": "3.11",
+                             "task_runner": "dask"},
+    "prefect2-kubernetes": {"prefect_version": "2.20.25", "python_version": "3.12",
+                            "work_pool_type": "kubernetes"},
+    "prefect1-docker": {"prefect_version": "1.4.1", "python_version": "3.11"},
+    "prefect015-process": {"prefect_version": "0.15.4", "python_version": "3.9",
+                           "work_pool_type": "process"},
+    "prefect015-kubernetes": {"prefect_version": "0.15.4", "python_version": "3.9",
+                              "work_pool_type": "kubernetes"},
+    "extra-requirements": {"extra_requirements": "pandas==2.2.3, requests==2.32.3"},
+    "digest-pinned-base": {
+        "python_version": "3.12",
+        "base_image": "registry.example.com:5000/base/python:3.12-slim@sha256:"
+                      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+    "awkward-text": {"project_name": "Ünïcode \"Quoted\" Pipeline's Flow",
+                     "author_name": "Zoë O'Brien \\ \"Jr\"",
+                     "description": "Loads \"data\" & <tags>; {braces} and 'quotes'"},
+}
+
+UNRENDERED = re.compile(r"\{\{|\{%|\}\}|%\}|cookiecutter\.")
+
+
+def bake_ok(cookies, answers: dict) -> Path:
+    result = cookies.bake(extra_context={**OFFLINE, **answers})
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    return result.project_path
+
+
+def project_files(project: Path) -> list[Path]:
+    return sorted(p for p in project.rglob("*") if p.is_file())
+
+
+@pytest.fixture(params=list(SUPPORTED), ids=list(SUPPORTED))
+def answers(request) -> dict:
+    return SUPPORTED[request.param]
+
+
+@pytest.fixture
+def project(cookies, answers) -> Path:
+    return bake_ok(cookies, answers)
+
+
+def prefect_api(answers: dict) -> int:
+    version = answers.get("prefect_version", DEFAULT_PREFECT)
+    return {"0": 1, "1": 1, "2": 2, "3": 3}[version.split(".")[0]]
+
+
+def test_every_file_is_fully_rendered(project):
+    for path in project_files(project):
+        text = path.read_text()
+        assert not UNRENDERED.search(text), f"{path.relative_to(project)} has unrendered Jinja"
+    for path in project.rglob("*"):
+        assert "cookiecutter" not in path.name
+
+
+def test_the_project_has_the_expected_layout(project, answers):
+    [package] = (project / "src").iterdir()
+    for expected in ["README.md", "pyproject.toml", "requirements.txt", "Dockerfile",
+                     ".dockerignore", ".gitignore", "workflow/flow.py", "tests/test_flow.py",
+                     "tests/test_components.py"]:
+        assert (project / expected).is_file(), expected
+    for module in ["__init__.py", "components/__init__.py", "components/component_a.py",
+                   "components/component_b.py"]:
+        assert (package / module).is_file(), module
+    assert not (project / "components").exists(), "components live inside the named package"
+    assert (project / "prefect.yaml").exists() == (prefect_api(answers) >= 2)
+    kubernetes = answers.get("work_pool_type") == "kubernetes" and prefect_api(answers) >= 2
+    assert (project / "deploy" / "kubernetes").exists() == kubernetes
+    dask = answers.get("task_runner") == "dask"
+    assert (project / "deploy" / "docker-compose.dask.yml").exists() == dask
+
+
+def test_pyproject_reads_its_dependencies_from_requirements_txt(project, answers):
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["dynamic"] == ["dependencies"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["dependencies"] == {"file": ["requirements.txt"]}
+    python = answers.get("python_version", COOKIECUTTER_JSON["python_version"][0])
+    assert pyproject["project"]["requires-python"] == f">={python}"
+    if "project_name" in answers:
+        assert pyproject["project"]["description"] == answers["description"]
+        assert pyproject["project"]["authors"][0]["name"] == answers["author_name"]
+
+
+def test_requirements_are_exact_pins_of_what_the_answers_need(project, answers):
+    lines = [line for line in (project / "requirements.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][0-9A-Za-z.+-]*", line) for line in lines), lines
+    names = [line.split("==")[0] for line in lines]
+    assert lines[0] == f"prefect=={answers.get('prefect_version', DEFAULT_PREFECT)}"
+    api = prefect_api(answers)
+    pool = answers.get("work_pool_type", "docker")
+    assert ("prefect-docker" in names) == (api >= 2 and pool in ("docker", "kubernetes"))
+    assert ("prefect-dask" in names) == (answers.get("task_runner") == "dask")
+    for extra in answers.get("extra_requirements", "").replace(",", " ").split():
+        assert extra in lines
+
+
+def test_every_python_file_compiles(project):
+    for path in project.rglob("*.py"):
+        compile(path.read_text(), str(path), "exec", dont_inherit=True)
+
+
+def test_every_yaml_file_parses(project):
+    for path in [*project.rglob("*.yaml"), *project.rglob("*.yml")]:
+        assert list(yaml.safe_load_all(path.read_text())), path
+
+
+def test_ruff_finds_nothing_to_fix(project):
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    result = run([ruff, "check", "--no-cache", "."], cwd=project, check=False)
+    assert result.returncode == 0, result.output
+    result = run([ruff, "format", "--check", "--no-cache", "."], cwd=project, check=False)
+    assert result.returncode == 0, result.output
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile(project):
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    result = run([hadolint, "--no-color", "Dockerfile"], cwd=project, check=False)
+    assert result.returncode == 0, result.output
+
+
+def test_the_dockerfile_uses_no_buildkit_only_syntax(project, answers):
+    dockerfile = (project / "Dockerfile").read_text()
+    assert dockerfile.splitlines()[0].startswith("#") and "# syntax" not in dockerfile
+    assert "--mount" not in dockerfile, "RUN --mount needs BuildKit; Prefect builds without it"
+    base = answers.get("base_image", f"python:{answers.get('python_version', '3.12')}-slim")
+    assert f"FROM {base}\n" in dockerfile
+
+
+def test_the_dockerignore_keeps_secrets_and_clutter_out(project):
+    ignored = (project / ".dockerignore").read_text().split()
+    for entry in [".env", ".git", ".venv", "**/__pycache__"]:
+        assert entry in ignored
