@@ -108,3 +108,13 @@ def build_image(context_dir: Path, tag: str, builder: str, *extra: str) -> Compl
 def image_history(tag: str) -> list[str]:
     """The layer ids of an image, top first."""
     return docker("history", "-q", "--no-trunc", tag).output.split()
+
+
+def load_hook(name: str):
+    """Import hooks/<name>.py as a module (its main() runs only when cookiecutter runs the file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"hook_{name}", TEMPLATE_DIR / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

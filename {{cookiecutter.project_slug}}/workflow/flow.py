@@ -70,9 +70,9 @@ Run it here or in the image with `python workflow/flow.py`; deploy it with `pref
 """
 
 from __future__ import annotations
+{%- if cookiecutter.task_runner == "dask" %}
 
 import os
-{%- if cookiecutter.task_runner == "dask" %}
 import socket
 {%- endif %}
 
@@ -115,7 +115,6 @@ def load(values: list[int]) -> int:
     return sum(values)
 
 {% if cookiecutter.task_runner == "dask" %}
-
 def task_runner() -> DaskTaskRunner:
     """Join the Dask cluster at DASK_SCHEDULER_ADDRESS, or start a local one when it is unset."""
     address = os.environ.get("DASK_SCHEDULER_ADDRESS")
@@ -132,7 +131,6 @@ def main_flow(n: int = 10, work_seconds: float = 0.0) -> dict:
     print(f"total = {total}, computed on {len(workers)} worker(s): {', '.join(workers)}")
     return {"total": total, "workers": workers}
 {% else %}
-
 @flow(name="{{ cookiecutter.project_slug }}", log_prints=True)
 def main_flow(n: int = 10, work_seconds: float = 0.0) -> int:
     """Transform n records (one task each) and add them up."""
@@ -143,6 +141,23 @@ def main_flow(n: int = 10, work_seconds: float = 0.0) -> int:
     return total
 {% endif %}
 
+def exit_promptly_on_interrupt(grace_seconds: float = 3.0) -> None:
+    """Make Ctrl-C and `docker stop` (SIGINT, the image's STOPSIGNAL) end the process promptly.
+
+    The interrupt first reaches the flow as KeyboardInterrupt, so Prefect can record it; tasks
+    still busy in threads cannot be interrupted, so the process leaves after grace_seconds anyway.
+    """
+
+    def on_interrupt(signum, frame):
+        timer = threading.Timer(grace_seconds, os._exit, args=(128 + signum,))
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+
+
 if __name__ == "__main__":
+    exit_promptly_on_interrupt()
     main_flow()
 {%- endif %}

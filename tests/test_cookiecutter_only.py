@@ -1,0 +1,67 @@
+"""The hooks run where users run cookiecutter: an environment that holds cookiecutter and its own
+dependencies only (as `pipx install cookiecutter` makes), with no `packaging`, pytest or uv."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from helpers import COOKIECUTTER_JSON, TEMPLATE_DIR, make_venv, run, venv_python
+
+COOKIECUTTER = "cookiecutter==2.7.1"
+
+
+@pytest.fixture(scope="module")
+def bare_cookiecutter(once):
+    def make(venv):
+        python = make_venv(venv)
+        run([python, "-m", "pip", "install", "--quiet", COOKIECUTTER])
+
+    venv = once("venv-cookiecutter-only", make)
+    return venv / "bin" / "cookiecutter", venv_python(venv)
+
+
+def without_uv() -> dict:
+    """The environment minus any PATH entry that holds uv (the test venv's bin/ among them)."""
+    path = [entry for entry in os.environ["PATH"].split(os.pathsep)
+            if entry and not shutil.which("uv", path=entry)]
+    return dict(os.environ, PATH=os.pathsep.join(path))
+
+
+def test_the_environment_really_lacks_what_the_hooks_must_not_use(bare_cookiecutter):
+    _, python = bare_cookiecutter
+    for module in ["packaging", "pytest", "uv"]:
+        result = run([python, "-c", f"import {module}"], check=False)
+        assert result.returncode != 0, f"{module} is importable: the test would prove nothing"
+
+
+def test_the_default_project_generates(bare_cookiecutter, tmp_path):
+    cookiecutter, _ = bare_cookiecutter
+    result = run([cookiecutter, "--no-input", "-o", tmp_path, TEMPLATE_DIR], env=without_uv(),
+                 check=False)
+    # Without uv the lock cannot be made: a warning says how to make it later, and the rest works.
+    assert result.returncode == 0, result.output
+    assert "WARNING: uv is not installed" in result.output
+    project = tmp_path / "my-data-workflow"
+    assert (project / "requirements.txt").read_text().count("==") >= 1
+    assert not (project / "requirements.lock").exists()
+
+
+def test_a_bad_pin_fails_with_the_hooks_message_and_leaves_nothing(bare_cookiecutter, tmp_path):
+    cookiecutter, _ = bare_cookiecutter
+    result = run([cookiecutter, "--no-input", "-o", tmp_path, TEMPLATE_DIR, "lock_requirements=no",
+                  "extra_requirements=pandas>=2"], check=False)
+    assert result.returncode != 0
+    assert "requirements.txt line" in result.output and "'pandas>=2'" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_answer_fails_in_the_pre_gen_hook_and_leaves_nothing(bare_cookiecutter, tmp_path):
+    cookiecutter, _ = bare_cookiecutter
+    result = run([cookiecutter, "--no-input", "-o", tmp_path, TEMPLATE_DIR,
+                  "python_version=3.9", f"prefect_version={COOKIECUTTER_JSON['prefect_version']}"],
+                 check=False)
+    assert result.returncode != 0
+    assert "python_version 3.9 cannot run prefect_version" in result.output
+    assert list(tmp_path.iterdir()) == []
