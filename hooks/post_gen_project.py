@@ -270,31 +270,64 @@ def check_requirements(text: str, prefect_version: str) -> tuple[dict[str, str],
     return pins, errors
 
 
+def lock_entries(text: str) -> list[tuple[int, str, str, int]]:
+    """(line number, normalized name, version, number of hashes) of every entry of a hashed lock
+    such as `uv pip compile --generate-hashes` writes; raises ValueError naming a bad line."""
+    entries = []
+    logical, first = "", 0
+    for number, line in enumerate(text.splitlines() + [""], start=1):
+        stripped = line.strip()
+        if not logical:
+            first = number
+        logical += " " + stripped
+        if stripped.endswith("\\"):
+            logical = logical[:-1]
+            continue
+        content = re.sub(r"(^|\s)#.*", "", logical).strip()
+        logical = ""
+        if not content or content.startswith("-"):
+            continue
+        hashes = len(re.findall(r"\s--hash[= ]\S+", " " + content))
+        content = re.sub(r"\s--hash[= ]\S+", "", " " + content).strip()
+        try:
+            requirement = parse_requirement(content)
+        except ValueError as error:
+            raise ValueError(f"{LOCK} line {first} ({content!r}) is not a requirement: {error}") from None
+        version = exact_pin(requirement)
+        if version is None:
+            raise ValueError(f"{LOCK} line {first} ({content!r}) is not pinned to one exact version")
+        entries.append((first, normalize_name(requirement["name"]), version, hashes))
+    return entries
+
+
 def parse_lock(text: str) -> dict[str, str]:
     """{normalized name: version} of a hashed lock such as `uv pip compile --generate-hashes` writes."""
-    joined = re.sub(r"\\\s*\n", " ", text)
-    locked: dict[str, str] = {}
-    for _, content in requirement_lines(joined):
-        content = re.sub(r"\s--hash[= ]\S+", "", content).strip()
-        if content.startswith("-") or not content:
-            continue
-        requirement = parse_requirement(content)
-        version = exact_pin(requirement)
-        if version is not None:
-            locked[normalize_name(requirement["name"])] = version
-    return locked
+    return {name: version for _, name, version, _ in lock_entries(text)}
 
 
 def check_lock(pins: dict[str, str], lock_text: str) -> list[str]:
-    locked = parse_lock(lock_text)
+    """Every top-level pin is in the lock at the same version, and every entry carries hashes."""
+    again = "lock again (see the README's 'Update the lock' section)"
+    try:
+        entries = lock_entries(lock_text)
+    except ValueError as error:
+        return [f"{error}: {again}."]
+    locked: dict[str, set[str]] = {}
+    for _, name, version, _ in entries:
+        locked.setdefault(name, set()).add(canonical_version(version))
     errors = []
     for name, version in pins.items():
         if name not in locked:
-            errors.append(f"{LOCK} has no entry for '{name}', which {REQUIREMENTS} pins: "
-                          "lock again (see the README's 'Update the lock' section).")
-        elif locked[name] != version:
-            errors.append(f"{LOCK} has {name}=={locked[name]} but {REQUIREMENTS} pins "
-                          f"{name}=={version}: lock again so they agree.")
+            errors.append(f"{LOCK} has no entry for '{name}', which {REQUIREMENTS} pins: {again}.")
+        elif locked[name] != {canonical_version(version)}:
+            found = ", ".join(f"{name}=={v}" for v in sorted(locked[name]))
+            errors.append(f"{LOCK} has {found} but {REQUIREMENTS} pins {name}=={version}: {again} "
+                          "so they agree.")
+    for number, name, version, hashes in entries:
+        if not hashes:
+            errors.append(f"{LOCK} line {number} ({name}=={version}) has no --hash, so "
+                          f"`pip install --require-hashes -r {LOCK}` refuses it: {again} with "
+                          "--generate-hashes.")
     return errors
 
 
@@ -303,76 +336,186 @@ def check_lock(pins: dict[str, str], lock_text: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 def index_url() -> str:
-    return (os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+    """The index uv and pip would use: UV_DEFAULT_INDEX, UV_INDEX_URL, PIP_INDEX_URL, else PyPI."""
+    for variable in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        if os.environ.get(variable, "").strip():
+            return os.environ[variable].strip().rstrip("/")
+    return DEFAULT_INDEX
 
 
-def fetch_project(name: str, timeout: float = 30) -> dict:
+def fetch_project(name: str, timeout: float = 20) -> dict:
+    """The index's PEP 691 JSON page of a project (with PEP 700's versions and upload times)."""
     request = urllib.request.Request(f"{index_url()}/{normalize_name(name)}/",
                                      headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (https index)
         return json.load(response)
 
 
+VERSION_PARTS_RE = re.compile(
+    r"v?(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)"
+    r"(?:[-_.]?(?P<pre_l>alpha|beta|preview|pre|rc|a|b|c)[-_.]?(?P<pre_n>[0-9]*))?"
+    r"(?:-(?P<post_n1>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]*))?"
+    r"(?:[-_.]?dev[-_.]?(?P<dev_n>[0-9]*)(?P<dev>))?"
+    r"(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?",
+    re.IGNORECASE,
+)
+
+
+def canonical_version(version: str) -> str:
+    """A comparison key after PEP 440's normalization, to match a pin with the index's file names:
+    'V1.4.0' and '1.4' are the same release, as are '1.0-RC.1' and '1.0rc1'."""
+    match = VERSION_PARTS_RE.fullmatch(version.strip())
+    if not match:
+        return version.strip().lower()
+    parts = match.groupdict()
+    numbers = [int(part) for part in parts["release"].split(".")]
+    while len(numbers) > 1 and numbers[-1] == 0:
+        numbers.pop()
+    text = (f"{int(parts['epoch'])}!" if parts["epoch"] and int(parts["epoch"]) else "")
+    text += ".".join(map(str, numbers))
+    if parts["pre_l"]:
+        label = parts["pre_l"].lower()
+        label = {"alpha": "a", "beta": "b", "c": "rc", "pre": "rc", "preview": "rc"}.get(label, label)
+        text += f"{label}{int(parts['pre_n'] or 0)}"
+    if parts["post_n1"] or parts["post_l"]:
+        text += f".post{int(parts['post_n1'] or parts['post_n2'] or 0)}"
+    if parts["dev"] is not None:
+        text += f".dev{int(parts['dev_n'] or 0)}"
+    if parts["local"]:
+        text += "+" + re.sub(r"[-_]", ".", parts["local"].lower())
+    return text
+
+
 def release_in_filename(filename: str) -> str:
     """'pandas-2.2.3-cp311-...whl' and 'pandas-2.2.3.tar.gz' -> '2.2.3'."""
     if filename.endswith(".whl"):
         return filename.split("-")[1]
-    return re.sub(r"\.(tar\.gz|tar\.bz2|tgz|zip)$", "", filename).rpartition("-")[2]
+    return re.sub(r"\.(tar\.gz|tar\.bz2|tar\.xz|tgz|zip)$", "", filename).rpartition("-")[2]
 
 
 def files_of(project: dict, version: str) -> list[dict]:
     """The files of one release of a project as the index lists it."""
+    wanted = canonical_version(version)
     return [file for file in project.get("files", [])
-            if release_in_filename(file["filename"]).lower() == version.lower()]
+            if canonical_version(release_in_filename(file["filename"])) == wanted]
 
 
-def check_pins_online(pins: dict[str, str], python: str) -> tuple[list[str], list[str]]:
+def usable(files: list[dict], python: str) -> bool:
+    """Whether a release has a file that is not yanked and admits our Python."""
+    return any(not file.get("yanked") and python_admitted(file.get("requires-python") or "", python)
+               for file in files)
+
+
+def newest_usable_release(project: dict, python: str, near: str = "") -> str | None:
+    """The newest final release that is not yanked and supports our Python, to suggest as a fix:
+    one of near's series (same major.minor) when there is one."""
+    by_version: dict[str, list[dict]] = {}
+    for file in project.get("files", []):
+        by_version.setdefault(release_in_filename(file["filename"]), []).append(file)
+    finals = sorted((version for version in by_version if re.fullmatch(r"[0-9]+(\.[0-9]+)*", version)),
+                    key=release, reverse=True)
+    try:
+        series = release(near)[:2]
+    except ValueError:
+        series = None
+    for candidates in ([v for v in finals if release(v)[:2] == series], finals):
+        for version in candidates:
+            try:
+                if usable(by_version[version], python):
+                    return version
+            except ValueError:  # a Requires-Python this small parser cannot read
+                continue
+    return None
+
+
+def pin_lines(text: str) -> dict[str, tuple[int, str]]:
+    """{normalized name: (line number, line)} of the requirements in requirements.txt."""
+    lines: dict[str, tuple[int, str]] = {}
+    for number, content in requirement_lines(text):
+        try:
+            name = normalize_name(parse_requirement(content)["name"])
+        except ValueError:
+            continue
+        lines.setdefault(name, (number, content))
+    return lines
+
+
+def check_pins_online(pins: dict[str, str], python: str,
+                      lines: dict[str, tuple[int, str]] | None = None) -> tuple[list[str], list[str]]:
     """(errors, warnings): a pin that does not exist, is yanked, or excludes our Python is an error;
-    an index that cannot be reached is only a warning."""
+    an index that cannot be reached is only a warning (the pins were then checked offline only)."""
     errors, warnings = [], []
     for name, version in pins.items():
+        number, content = (lines or {}).get(name, (None, f"{name}=={version}"))
+        where = f"{REQUIREMENTS} line {number} ({content!r})" if number else f"{REQUIREMENTS} ({content!r})"
         try:
             project = fetch_project(name)
         except urllib.error.HTTPError as error:
             if error.code == 404:
-                errors.append(f"{REQUIREMENTS}: '{name}' is not a project on {index_url()}: check "
-                              "the spelling.")
+                errors.append(f"{where}: there is no project '{name}' on {index_url()}: check the "
+                              "spelling (https://pypi.org/search/ finds the exact name).")
             else:
-                warnings.append(f"could not check '{name}' online ({error}).")
+                warnings.append(f"could not check '{name}' online ({error}); it was checked offline "
+                                "only.")
             continue
         except (OSError, ValueError) as error:
-            warnings.append(f"could not reach {index_url()} to check '{name}' ({error}); the pins "
-                            "were checked offline only.")
+            warnings.append(f"could not reach {index_url()} to check the pins ({error}); they were "
+                            "checked offline only.")
             break
         files = files_of(project, version)
+        suggestion = newest_usable_release(project, python, near=version)
+        instead = (f"e.g. {name}=={suggestion}, the newest such release for Python {python}"
+                   if suggestion else f"one that `pip index versions {name}` lists")
+        if name == "prefect":
+            instead += " (answer prefect_version with it)"
         if not files:
-            errors.append(f"{REQUIREMENTS}: {name}=={version} does not exist on {index_url()}: "
-                          f"pick a released version (`pip index versions {name}`).")
-        elif all(f.get("yanked") for f in files):
+            errors.append(f"{where}: {name} has no release {version} on {index_url()}: pin a "
+                          f"released version, {instead}.")
+        elif all(file.get("yanked") for file in files):
             reason = next((f["yanked"] for f in files if isinstance(f.get("yanked"), str)), "")
-            errors.append(f"{REQUIREMENTS}: {name}=={version} was yanked{': ' + reason if reason else ''}; "
-                          "pin another version.")
+            errors.append(f"{where}: {name}=={version} was yanked"
+                          f"{' (' + reason.strip() + ')' if reason.strip() else ''}: pin another "
+                          f"version, {instead}.")
         else:
-            requires = next((f.get("requires-python") for f in files if f.get("requires-python")), "")
-            if requires and not python_admitted(requires, python):
-                errors.append(f"{REQUIREMENTS}: {name}=={version} requires Python {requires}, not "
-                              f"{python}: pin a version that supports Python {python}.")
+            requires = [f.get("requires-python") or "" for f in files if not f.get("yanked")]
+            try:
+                admitted = any(python_admitted(spec, python) for spec in requires)
+            except ValueError:
+                warnings.append(f"could not read the Requires-Python of {name}=={version} "
+                                f"({requires[0]!r}); not checked.")
+                continue
+            if not admitted:
+                errors.append(f"{where}: {name}=={version} requires Python {requires[0]}, so it "
+                              f"cannot be installed on Python {python}: pin a version that supports "
+                              f"it, {instead}, or choose another python_version.")
     return errors, warnings
 
 
-def newest_release_date(pins: dict[str, str]) -> datetime.date:
-    """The day the newest of the pinned releases was uploaded."""
-    newest = datetime.date(1970, 1, 1)
+def upload_dates(pins: dict[str, str]) -> dict[str, tuple[datetime.date, datetime.date]]:
+    """{name: (day its pinned release was first uploaded, day its last file was)} for the pins
+    whose index lists upload times (PEP 700)."""
+    dates = {}
     for name, version in pins.items():
-        uploaded = [f["upload-time"] for f in files_of(fetch_project(name), version) if f.get("upload-time")]
+        uploaded = sorted(f["upload-time"] for f in files_of(fetch_project(name), version)
+                          if f.get("upload-time"))
         if uploaded:
-            newest = max(newest, datetime.date.fromisoformat(min(uploaded)[:10]))
-    return newest
+            dates[name] = (datetime.date.fromisoformat(uploaded[0][:10]),
+                           datetime.date.fromisoformat(uploaded[-1][:10]))
+    return dates
+
+
+def newest_release_date(pins: dict[str, str]) -> datetime.date | None:
+    """The day the newest of the pinned releases was uploaded (None: the index gives no dates)."""
+    dates = upload_dates(pins)
+    return max(first for first, _ in dates.values()) if dates else None
 
 
 # ---------------------------------------------------------------------------------------------
 # Locking with uv
 # ---------------------------------------------------------------------------------------------
+
+LOCK_TIMEOUT = 900  # seconds; a resolution that takes longer is left for later, with a warning
+
 
 def uv_command() -> list[str] | None:
     if shutil.which("uv"):
@@ -382,10 +525,32 @@ def uv_command() -> list[str] | None:
     return None
 
 
-def lock_arguments(python: str, exclude_newer: datetime.date) -> list[str]:
+def lock_dates(pins: dict[str, str]) -> tuple[datetime.date | None, dict[str, datetime.date]]:
+    """(--exclude-newer, {name: --exclude-newer-package}) for locking these pins.
+
+    Everything is resolved as of the day after the newest pin's release: the lock then holds what
+    worked with the pins when they were new, today and years from now (old Prefect releases break
+    with today's dependencies). A pin's own files may have been uploaded later (e.g. PyYAML 6.0's
+    wheels for Python 3.11, a year after its release): the pinned package's own cutoff is the day
+    after its last upload, so those files, and their hashes, count too.
+    """
+    dates = upload_dates(pins)
+    if not dates:
+        return None, {}
+    one_day = datetime.timedelta(days=1)
+    cutoff = max(first for first, _ in dates.values()) + one_day
+    own = {name: last + one_day for name, (_, last) in dates.items() if last + one_day > cutoff}
+    return cutoff, own
+
+
+def lock_arguments(python: str, exclude_newer: datetime.date | None,
+                   package_cutoffs: dict[str, datetime.date] | None = None) -> list[str]:
     """The `uv pip compile` arguments the project's README documents for (re)locking."""
+    dates = ["--exclude-newer", exclude_newer.isoformat()] if exclude_newer else []
+    for name, day in sorted((package_cutoffs or {}).items()):
+        dates += ["--exclude-newer-package", f"{name}={day.isoformat()}"]
     return ["pip", "compile", REQUIREMENTS, "--universal", "--python-version", python,
-            "--generate-hashes", "--exclude-newer", exclude_newer.isoformat(), "--output-file", LOCK]
+            "--generate-hashes", *dates, "--output-file", LOCK]
 
 
 def lock(pins: dict[str, str], python: str) -> tuple[list[str], list[str]]:
@@ -395,21 +560,47 @@ def lock(pins: dict[str, str], python: str) -> tuple[list[str], list[str]]:
     later = "Lock later with the command in the README's 'Update the lock' section."
     if uv is None:
         return [], [f"uv is not installed, so {LOCK} was not written. {later}"]
+    warnings = []
     try:
-        # Resolve as of the day after the newest pin's release: the lock then holds what worked
-        # together at that time, today and in years to come (old Prefect releases need this).
-        exclude_newer = newest_release_date(pins) + datetime.timedelta(days=1)
+        exclude_newer, package_cutoffs = lock_dates(pins)
     except (OSError, ValueError) as error:
         return [], [f"could not reach {index_url()} ({error}), so {LOCK} was not written. {later}"]
-    result = subprocess.run([*uv, *lock_arguments(python, exclude_newer)],
-                            capture_output=True, text=True, check=False)
+    if exclude_newer is None:
+        warnings.append(f"{index_url()} gives no upload times, so {LOCK} holds today's versions of "
+                        "the dependencies rather than those of your pins' release days.")
+    env = dict(os.environ)
+    if not any(env.get(v) for v in ("UV_DEFAULT_INDEX", "UV_INDEX_URL")) and env.get("PIP_INDEX_URL"):
+        env["UV_INDEX_URL"] = index_url()  # uv does not read pip's variable
+    command = [*uv, *lock_arguments(python, exclude_newer, package_cutoffs)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=env,
+                                timeout=LOCK_TIMEOUT)
+        if result.returncode != 0 and package_cutoffs and "--exclude-newer-package" in result.stderr:
+            # An older uv: lock without the per-package cutoffs.
+            warnings.append("this uv predates --exclude-newer-package; files your pins gained after "
+                            "their release day are not in the lock (uv 0.8 or newer adds them).")
+            command = [*uv, *lock_arguments(python, exclude_newer)]
+            result = subprocess.run(command, capture_output=True, text=True, check=False, env=env,
+                                    timeout=LOCK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        Path(LOCK).unlink(missing_ok=True)
+        return [], [*warnings, f"uv took more than {LOCK_TIMEOUT} s to lock, so {LOCK} was not "
+                               f"written. {later}"]
     if result.returncode == 0:
-        return [], []
+        return [], warnings
     Path(LOCK).unlink(missing_ok=True)
     if "No solution found" in result.stderr:
-        return [f"the pins in {REQUIREMENTS} cannot be installed together on Python {python}:\n"
-                f"{result.stderr.strip()}\nChange the conflicting pins."], []
-    return [], [f"uv could not lock ({result.stderr.strip()}), so {LOCK} was not written. {later}"]
+        if exclude_newer:
+            why = (f" (uv resolved them as of {exclude_newer.isoformat()}, the day after the newest "
+                   "pin's release, so only packages released by then take part: pins older than "
+                   f"Python {python} may find none that support it)")
+            fix = "Choose an older python_version, newer pins, or change the conflicting pins."
+        else:
+            why, fix = "", "Change the conflicting pins."
+        return [f"the pins in {REQUIREMENTS} cannot be locked together for Python {python}{why}:\n"
+                f"{result.stderr.strip()}\n{fix}"], []
+    return [], [*warnings, f"uv could not lock ({result.stderr.strip()}), so {LOCK} was not "
+                           f"written. {later}"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,10 +634,12 @@ def main(answers: dict) -> int:
                 if answers["prefect_version"].startswith(line["series"]))
     remove(unneeded_paths(line["api"], answers["work_pool_type"], answers["task_runner"]))
 
-    pins, errors = check_requirements(Path(REQUIREMENTS).read_text(), answers["prefect_version"])
+    requirements_text = Path(REQUIREMENTS).read_text()
+    pins, errors = check_requirements(requirements_text, answers["prefect_version"])
     warnings: list[str] = []
     if not errors and answers["check_pins_online"] == "yes":
-        errors, warnings = check_pins_online(pins, answers["python_version"])
+        errors, warnings = check_pins_online(pins, answers["python_version"],
+                                             pin_lines(requirements_text))
     if not errors and answers["lock_requirements"] == "yes":
         lock_errors, lock_warnings = lock(pins, answers["python_version"])
         errors += lock_errors

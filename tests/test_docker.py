@@ -116,11 +116,11 @@ def test_secrets_and_clutter_stay_out_of_the_image(project_for, tmp_path, scratc
 def test_the_flow_runs_as_an_unprivileged_user_with_a_writable_home(project_for, project_image):
     image = project_image(project_for("3.11"), "buildkit")
     config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}", image).output)
-    assert config["User"] == "flow"
+    assert config["User"] == "10001:10001", "numeric, so Kubernetes' runAsNonRoot can verify it"
     assert config["Cmd"] == ["python", "workflow/flow.py"]
-    identity = run_in(image, "sh", "-c", 'id -u; touch "$HOME/.written" && echo home-writable')
-    uid, writable = identity.output.split()
-    assert uid != "0" and writable == "home-writable"
+    identity = run_in(image, "sh", "-c", 'id -un; touch "$HOME/.written" && echo home-writable')
+    user, writable = identity.output.split()
+    assert user == "flow" and writable == "home-writable"
     # The code is root's: the flow's user cannot change what it runs.
     assert run_in(image, "sh", "-c", "touch /app/workflow/flow.py", check=False).returncode != 0
 
@@ -128,8 +128,9 @@ def test_the_flow_runs_as_an_unprivileged_user_with_a_writable_home(project_for,
 def test_docker_stop_ends_a_running_flow_promptly(project_for, project_image):
     image = project_image(project_for("3.11"), "buildkit")
     name = f"cpd-stop-{uuid.uuid4().hex[:8]}"
-    slow_run = ("import sys; sys.path.insert(0, 'workflow'); from flow import main_flow; "
-                "main_flow(n=20, work_seconds=30)")
+    # The entry point's own interrupt handling, around a run whose tasks take 30 s each.
+    slow_run = ("import sys; sys.path.insert(0, 'workflow'); import flow; "
+                "flow.exit_promptly_on_interrupt(); flow.main_flow(n=20, work_seconds=30)")
     docker("run", "-d", "--name", name, "--network", "host", image, "python", "-c", slow_run)
     try:
         wait_for_log(name, "Beginning flow run", timeout=120)
@@ -137,7 +138,9 @@ def test_docker_stop_ends_a_running_flow_promptly(project_for, project_image):
         started = time.monotonic()
         docker("stop", name)
         stopped_after = time.monotonic() - started
-        assert stopped_after < 5, f"docker stop took {stopped_after:.1f}s (SIGTERM ignored?)"
+        assert stopped_after < 5, f"docker stop took {stopped_after:.1f}s (the signal was ignored?)"
+        exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", name).output.strip()
+        assert exit_code == "130", "ended by its own SIGINT handling, not killed (137)"
     finally:
         docker("rm", "-f", name, check=False)
 

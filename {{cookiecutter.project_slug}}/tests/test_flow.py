@@ -28,6 +28,8 @@ def test_registered_runs_load_the_flow_from_the_image():
 {%- endif %}
     assert module.flow.storage.path == "{{ cookiecutter._workdir }}/workflow/flow.py"
     assert module.flow.storage.stored_as_script
+    # No hostname label: an agent on any machine may pick the registered flow's runs up.
+    assert not module.flow.storage.labels
 {%- else -%}
 """The flow, run against a temporary Prefect database (prefect_test_harness)."""
 

@@ -22,8 +22,9 @@ from prefect.storage import Local
 
 from {{ pkg }}.components import ComponentA, ComponentB
 
-# The image this project builds (see the Dockerfile); override it with FLOW_IMAGE.
-IMAGE = os.environ.get("FLOW_IMAGE", "{{ cookiecutter.image_name }}:latest")
+# The image this project builds (see the Dockerfile and the README); FLOW_IMAGE overrides it,
+# e.g. with the tag you pushed.
+IMAGE = os.environ.get("FLOW_IMAGE", "{% if cookiecutter.image_registry.strip() %}{{ cookiecutter.image_registry.strip().rstrip('/') }}/{% endif %}{{ cookiecutter.image_name }}:latest")
 
 
 @task
@@ -50,8 +51,14 @@ with Flow(
 {%- else %}
     run_config=LocalRun(),
 {%- endif %}
-    # The flow's code travels inside the image: the agent's run loads it from this path.
-    storage=Local(path="{{ cookiecutter._workdir }}/workflow/flow.py", stored_as_script=True),
+    # The flow's code travels inside the image: the agent's run loads it from this path. Without
+    # add_default_labels=False the flow would carry the registering machine's hostname as a label,
+    # and only an agent on that machine would run it.
+    storage=Local(
+        path="{{ cookiecutter._workdir }}/workflow/flow.py",
+        stored_as_script=True,
+        add_default_labels=False,
+    ),
 ) as flow:
     n = Parameter("n", default=10)
     total = load(transform.map(extract(n)))
@@ -59,8 +66,8 @@ with Flow(
 
 if __name__ == "__main__":
     state = flow.run()
-    print(f"Flow run {'succeeded' if state.is_successful() else 'failed'}: "
-          f"total = {state.result[total].result}")
+    outcome = "succeeded" if state.is_successful() else "failed"
+    print(f"Flow run {outcome}: total = {state.result[total].result}")
     raise SystemExit(0 if state.is_successful() else 1)
 {%- else -%}
 """The workflow: a Prefect {{ cookiecutter.prefect_version }} flow built from this project's components.
@@ -70,11 +77,13 @@ Run it here or in the image with `python workflow/flow.py`; deploy it with `pref
 """
 
 from __future__ import annotations
-{%- if cookiecutter.task_runner == "dask" %}
 
 import os
+import signal
+{%- if cookiecutter.task_runner == "dask" %}
 import socket
 {%- endif %}
+import threading
 
 from prefect import flow, task
 {%- if cookiecutter.task_runner == "dask" %}
