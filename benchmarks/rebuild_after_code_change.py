@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from cookiecutter.main import cookiecutter  # noqa: E402
+
 from helpers import TEMPLATE_DIR, build_image, docker  # noqa: E402
 
 ARTICLE_DOCKERFILE = """FROM {base}
@@ -69,7 +70,8 @@ def main() -> None:
 
     print(f"base {options.base}, {options.builder} builder; one-line code change after a cold build")
     for name, (cold, rebuild) in results.items():
-        print(f"  {name:9s} cold {cold:6.1f} s   rebuild {rebuild:6.1f} s   rebuild/cold {rebuild / cold:.2f}")
+        ratio = rebuild / cold
+        print(f"  {name:9s} cold {cold:6.1f} s   rebuild {rebuild:6.1f} s   rebuild/cold {ratio:.2f}")
     template_rebuild, article_rebuild = results["template"][1], results["article"][1]
     print(f"  template rebuild / article rebuild: {template_rebuild / article_rebuild:.2f}")
 

@@ -464,10 +464,10 @@ def check_pins_online(pins: dict[str, str], python: str,
             break
         files = files_of(project, version)
         suggestion = newest_usable_release(project, python, near=version)
-        instead = (f"e.g. {name}=={suggestion}, the newest such release for Python {python}"
+        instead = (f"e.g. {name}=={suggestion} (not yanked, supports Python {python})"
                    if suggestion else f"one that `pip index versions {name}` lists")
         if name == "prefect":
-            instead += " (answer prefect_version with it)"
+            instead += ", as your prefect_version answer"
         if not files:
             errors.append(f"{where}: {name} has no release {version} on {index_url()}: pin a "
                           f"released version, {instead}.")

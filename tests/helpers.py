@@ -46,7 +46,7 @@ def run(args, *, cwd=None, env=None, timeout=1800, check=True, input=None) -> Co
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  check=False)
     except subprocess.TimeoutExpired as error:
-        raise CommandFailed(f"timed out after {timeout}s: {' '.join(args)}\n{error.output or ''}")
+        raise CommandFailed(f"timed out after {timeout}s: {' '.join(args)}\n{error.output or ''}") from None
     done = Completed(args, process.returncode, process.stdout, time.monotonic() - started)
     if check and process.returncode != 0:
         raise CommandFailed(f"exit {process.returncode}: {' '.join(args)} (in {cwd})\n"
@@ -61,7 +61,8 @@ def docker(*args, **kwargs) -> Completed:
 def find_python(version: str) -> str:
     """An interpreter for python_version (e.g. '3.11'): on PATH, or under pyenv."""
     found = shutil.which(f"python{version}")
-    if found:
+    # (A pyenv shim is on PATH for every installed version but fails unless that version is active.)
+    if found and subprocess.run([found, "-c", ""], capture_output=True, check=False).returncode == 0:
         return found
     candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
     if candidates:
@@ -169,3 +170,98 @@ def locked_versions(lock_text: str, environment: dict) -> dict[str, str]:
             assert specifier.operator == "==", content
             versions[canonicalize_name(requirement.name)] = specifier.version
     return versions
+
+
+# ---------------------------------------------------------------------------------------------
+# Services the deployment tests start: a free port, a background process, an HTTP endpoint
+# ---------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
+    """Poll condition() until it returns something truthy; raise CommandFailed after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise CommandFailed(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_json(url: str, body=None, timeout: float = 10):
+    """GET (or POST body as JSON to) url and return the decoded JSON answer; None when it fails."""
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (127.0.0.1)
+            return json.load(response)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+class Background:
+    """A command running in its own process group, its output in a log file; stop() ends the
+    whole group (a `prefect server start` has a uvicorn child), SIGKILL if SIGTERM is ignored."""
+
+    def __init__(self, args, log: Path, **kwargs):
+        self.args = [str(a) for a in args]
+        self.log = Path(log)
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True, **kwargs)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, grace: float = 10) -> None:
+        import signal
+
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait)
+                # The leader is gone; make sure no child of it lingers.
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue
+            return
+
+
+def remove_containers(*names: str, label: str | None = None) -> None:
+    """docker rm -f the named containers and those carrying label (key=value); ignore missing."""
+    ids = list(names)
+    if label:
+        ids += docker("ps", "-aq", "--filter", f"label={label}", check=False).output.split()
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+
+
+# The temporary server Prefect 3 starts for a run without PREFECT_API_URL must answer within 20 s
+# by default; on a loaded two-core CI machine it sometimes takes longer.
+PATIENT_PREFECT = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+
+
+def prefect_env(home: Path, **extra: str) -> dict:
+    """The environment for running Prefect in a test: a Prefect home of its own (Prefect 2 cannot
+    open a database that Prefect 3 has migrated) and a patient temporary server."""
+    return dict(os.environ, PREFECT_HOME=str(home), **PATIENT_PREFECT, **extra)

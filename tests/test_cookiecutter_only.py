@@ -7,6 +7,7 @@ import os
 import shutil
 
 import pytest
+
 from helpers import COOKIECUTTER_JSON, TEMPLATE_DIR, make_venv, run, venv_python
 
 COOKIECUTTER = "cookiecutter==2.7.1"

@@ -9,7 +9,8 @@ import time
 import uuid
 
 import pytest
-from helpers import build_image, docker, image_exists
+
+from helpers import PATIENT_PREFECT, build_image, docker, image_exists
 
 BUILDERS = ["classic", "buildkit"]
 PYTHONS = ["3.11", "3.13"]
@@ -41,7 +42,9 @@ def scratch_image():
 
 
 def run_in(image: str, *command: str, timeout: int = 300, **kwargs):
-    return docker("run", "--rm", "--network", "host", image, *command, timeout=timeout, **kwargs)
+    patience = [f"--env={name}={value}" for name, value in PATIENT_PREFECT.items()]
+    return docker("run", "--rm", "--network", "host", *patience, image, *command, timeout=timeout,
+                  **kwargs)
 
 
 @pytest.mark.parametrize("builder", BUILDERS)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from helpers import COOKIECUTTER_JSON, DEFAULT_PREFECT, run
 
 # Generation tests do not lock (that needs the network; tests/test_lock.py covers it).

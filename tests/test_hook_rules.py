@@ -9,10 +9,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from helpers import COOKIECUTTER_JSON, load_hook
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
+
+from helpers import COOKIECUTTER_JSON, load_hook
 
 pre = load_hook("pre_gen_project")
 post = load_hook("post_gen_project")
@@ -125,7 +126,8 @@ def test_a_file_of_exact_pins_passes():
     ("pandas==2.2.3\n", "does not pin prefect"),
     ("prefect==3.9.1\npandas\n", "line 2 ('pandas') is not pinned to one exact version (it has no version)"),
     ("prefect==3.9.1\npandas>=2,<3\n", "it has >=2,<3"),
-    ("prefect==3.9.1\nPandas==2.2.3\npandas==2.2.3\n", "line 3 ('pandas==2.2.3') repeats 'pandas' from line 2"),
+    ("prefect==3.9.1\nPandas==2.2.3\npandas==2.2.3\n",
+     "line 3 ('pandas==2.2.3') repeats 'pandas' from line 2"),
     ("prefect==3.9.1\n--index-url https://x\n", "pip options do not belong here"),
 ])
 def test_each_requirements_problem_names_the_line_and_the_fix(text, fragment):

@@ -3,10 +3,9 @@ pass and its flow runs to completion: for each Prefect major the template suppor
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from helpers import run, venv_python
+
+from helpers import prefect_env, run, venv_python
 
 # Each is baked with its lock (as a user gets by default) and installed as the README says.
 PROJECTS = {
@@ -36,14 +35,13 @@ def test_the_installed_versions_are_the_pinned_ones(installed):
     pins = dict(line.split("==") for line in (project / "requirements.txt").read_text().split()
                 if "==" in line)
     for name, version in pins.items():
-        installed_version = run([python, "-c", f"import importlib.metadata as m; print(m.version('{name}'))"]).output
-        assert installed_version.strip() == version, name
+        found = run([python, "-c", f"import importlib.metadata as m; print(m.version('{name}'))"])
+        assert found.output.strip() == version, name
 
 
 @pytest.fixture
 def own_prefect_home(tmp_path) -> dict:
-    """A Prefect home of the test's own: Prefect 2 cannot open a database Prefect 3 migrated."""
-    return dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    return prefect_env(tmp_path / "prefect-home")
 
 
 def test_the_projects_own_tests_pass(installed, own_prefect_home):

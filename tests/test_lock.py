@@ -186,7 +186,7 @@ def test_a_yanked_prefect_is_reported_with_a_version_of_its_series():
     assert warnings == []
     [error] = errors
     assert "prefect==2.7.4 was yanked" in error
-    assert re.search(r"e\.g\. prefect==2\.7\.[0-9]+ .*answer prefect_version with it", error)
+    assert re.search(r"e\.g\. prefect==2\.7\.[0-9]+\b.*as your prefect_version answer", error)
 
 
 def test_a_version_that_does_not_support_the_python_is_refused(cookies, tmp_path, capfd):

@@ -1,0 +1,27 @@
+"""The template repository's own house rules."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from helpers import COOKIECUTTER_JSON, TEMPLATE_DIR, run
+
+
+def test_every_prompt_has_a_human_readable_question():
+    prompts = COOKIECUTTER_JSON["__prompts__"]
+    questions = [key for key in COOKIECUTTER_JSON if not key.startswith("_")]
+    assert sorted(prompts) == sorted(questions)
+
+
+def test_the_default_prefect_version_is_in_a_supported_series():
+    default = COOKIECUTTER_JSON["prefect_version"]
+    assert any(default.startswith(line["series"]) for line in COOKIECUTTER_JSON["_prefect_lines"])
+
+
+def test_the_template_code_is_lint_free():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    result = run([ruff, "check", "--no-cache", "hooks", "tests", "benchmarks"], cwd=TEMPLATE_DIR,
+                 check=False)
+    assert result.returncode == 0, result.output
