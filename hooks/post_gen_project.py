@@ -312,15 +312,15 @@ def check_lock(pins: dict[str, str], lock_text: str) -> list[str]:
         entries = lock_entries(lock_text)
     except ValueError as error:
         return [f"{error}: {again}."]
-    locked: dict[str, set[str]] = {}
+    locked: dict[str, dict[str, str]] = {}  # name: {comparison key: version as the lock writes it}
     for _, name, version, _ in entries:
-        locked.setdefault(name, set()).add(canonical_version(version))
+        locked.setdefault(name, {})[canonical_version(version)] = version
     errors = []
     for name, version in pins.items():
         if name not in locked:
             errors.append(f"{LOCK} has no entry for '{name}', which {REQUIREMENTS} pins: {again}.")
-        elif locked[name] != {canonical_version(version)}:
-            found = ", ".join(f"{name}=={v}" for v in sorted(locked[name]))
+        elif set(locked[name]) != {canonical_version(version)}:
+            found = ", ".join(f"{name}=={v}" for v in sorted(locked[name].values()))
             errors.append(f"{LOCK} has {found} but {REQUIREMENTS} pins {name}=={version}: {again} "
                           "so they agree.")
     for number, name, version, hashes in entries:

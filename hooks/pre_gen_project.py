@@ -169,7 +169,8 @@ def main(answers: dict) -> int:
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
     if errors:
-        print("Nothing was generated. Run cookiecutter again with corrected answers.", file=sys.stderr)
+        print("The project was not generated. Fix the answers above and run cookiecutter again.",
+              file=sys.stderr)
     return 1 if errors else 0
 
 

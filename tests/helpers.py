@@ -213,7 +213,8 @@ def http_json(url: str, body=None, timeout: float = 10):
 
 class Background:
     """A command running in its own process group, its output in a log file; stop() ends the
-    whole group (a `prefect server start` has a uvicorn child), SIGKILL if SIGTERM is ignored."""
+    whole group (a `prefect server start` has a uvicorn child): SIGINT (Prefect's workers and
+    servers stop on it; a worker may sit out SIGTERM), then SIGKILL."""
 
     def __init__(self, args, log: Path, **kwargs):
         self.args = [str(a) for a in args]
@@ -231,7 +232,7 @@ class Background:
     def stop(self, grace: float = 10) -> None:
         import signal
 
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 5)):
             try:
                 os.killpg(self.process.pid, sig)
             except ProcessLookupError:

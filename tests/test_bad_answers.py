@@ -31,7 +31,7 @@ BAD_ANSWERS = {
     "prefect3-on-old-python": ({"python_version": "3.9", "prefect_version": "3.9.1"},
                                ["python_version", "3.11 to 3.15"]),
     "prefect015-on-new-python": ({"python_version": "3.12", "prefect_version": "0.15.4"},
-                                 ["python_version", "3.7 to 3.11"]),
+                                 ["python_version", "3.7 to 3.10"]),
     "prefect1-with-dask": ({"python_version": "3.11", "prefect_version": "1.4.1",
                             "task_runner": "dask"}, ["task_runner", "Prefect 2 or 3"]),
     "registry-not-a-registry": ({"image_registry": "not a registry"}, ["image_registry"]),

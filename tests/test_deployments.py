@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from helpers import (
     Background,
     docker,
@@ -50,6 +51,7 @@ def prefect_env(home: Path, api_url: str, venv: Path) -> dict:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
         PREFECT_CLI_WRAP_LINES="false",
+        PREFECT_WORKER_QUERY_SECONDS="2",  # poll for scheduled runs every 2 s, not 10
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -178,3 +180,61 @@ def test_a_deployment_built_by_prefect_deploy_runs_in_its_image_on_a_docker_work
         return any("total = 20" in log["message"] for log in logs)
 
     wait_until(printed_total, 30, "the flow run's log line 'total = 20'")
+
+
+PROCESS_PROJECTS = {
+    "prefect3": {"python_version": "3.11", "work_pool_type": "process"},
+    "prefect2": {"python_version": "3.11", "work_pool_type": "process", "prefect_version": "2.20.25"},
+}
+
+
+@pytest.mark.parametrize("answers", list(PROCESS_PROJECTS.values()), ids=list(PROCESS_PROJECTS))
+def test_a_process_worker_in_the_projects_image_runs_the_deployment(bake_shared, project_image,
+                                                                     base_image, answers):
+    """The README's process pool: the worker runs in the project's image, and so does every
+    other Prefect command here (server, work-pool create, deploy, run): one image everywhere."""
+    base_image(answers["python_version"])
+    project = bake_shared(**answers)
+    image = project_image(project)
+    config = yaml.safe_load((project / "prefect.yaml").read_text())
+    [deployment] = config["deployments"]
+    pool = deployment["work_pool"]["name"]
+    prefix = f"cpd-process-{uuid.uuid4().hex[:8]}"
+    api = f"http://127.0.0.1:{free_port()}/api"
+    port = api.split(":")[2].split("/")[0]
+    names = [f"{prefix}-server", f"{prefix}-worker"]
+
+    def prefect(*args: str, name: str | None = None, detach: bool = False):
+        options = ["-d"] if detach else ["--rm"]
+        if name:
+            options += ["--name", name]
+        return docker("run", *options, "--network", "host", "-e", f"PREFECT_API_URL={api}",
+                      "-e", "PREFECT_WORKER_QUERY_SECONDS=2", "-e", "PREFECT_UI_ENABLED=false",
+                      "-e", "PREFECT_SERVER_ANALYTICS_ENABLED=false", image, "prefect", *args,
+                      timeout=300)
+
+    try:
+        prefect("server", "start", "--host", "127.0.0.1", "--port", port, name=names[0], detach=True)
+        wait_until(lambda: http_json(f"{api}/health") is True, 180, "the Prefect server")
+        prefect("work-pool", "create", pool, "--type", "process")
+        prefect("worker", "start", "--pool", pool, "--type", "process", name=names[1], detach=True)
+        prefect("--no-prompt", "deploy", "--all")
+        created = http_json(f"{api}/deployments/name/{config['name']}/{deployment['name']}")
+        assert created["pull_steps"] == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": "/app"}}]
+        prefect("deployment", "run", f"{config['name']}/{deployment['name']}", "--param", "n=4")
+        [flow_run] = http_json(f"{api}/flow_runs/filter",
+                               {"deployments": {"id": {"any_": [created["id"]]}}})
+
+        def finished():
+            state = http_json(f"{api}/flow_runs/{flow_run['id']}")["state"]
+            return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+        state = wait_until(finished, 300, "the flow run to finish", interval=2)
+        worker_log = docker("logs", names[1]).output
+        assert state["type"] == "COMPLETED", (state, worker_log[-4000:])
+        # The run was a process of the worker's container: its log lines are in that container's.
+        wait_until(lambda: "total = 20" in docker("logs", names[1]).output, 30,
+                   "the flow run's 'total = 20' in the worker container's log")
+    finally:
+        remove_containers(*names)

@@ -13,6 +13,7 @@ import socket
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+
 from helpers import (
     INSTALLED_VERSIONS_SCRIPT,
     MARKER_ENVIRONMENT_SCRIPT,
@@ -138,12 +139,18 @@ def test_pins_that_cannot_be_installed_together_are_refused(cookies, tmp_path, c
 
 
 def test_pins_older_than_the_python_are_refused(cookies, tmp_path, capfd):
-    """prefect 0.15.4 (August 2021) on Python 3.11 (October 2022): nothing of its day supports 3.11
-    (pywin32 for docker on Windows; psutil wheels), so the pins of 2021 cannot be locked."""
+    """prefect 0.15.4 (August 2021) on Python 3.10 (October 2021): the pins of its day cannot be
+    locked for that Python (pywin32, which docker needs on Windows, had no 3.10 wheels yet)."""
+    errors = refused(cookies, tmp_path, capfd, {"prefect_version": "0.15.4", "python_version": "3.10"})
+    assert "cannot be locked together for Python 3.10" in errors
+    assert "older python_version" in errors
+
+
+def test_no_prefect_015_release_is_offered_on_python_311(cookies, tmp_path, capfd):
+    """No 0.15.x release can be installed on 3.11 (psutil has no wheels, slim images no compiler)."""
     errors = refused(cookies, tmp_path, capfd, {"prefect_version": "0.15.4", "python_version": "3.11"})
-    assert ("cannot be locked together for Python 3.11" in errors  # the lock's verdict
-            or "python_version 3.11 cannot run prefect_version 0.15.4" in errors)  # or pre-gen's
-    assert "older python_version" in errors or "Choose a Python in that range" in errors
+    assert "python_version 3.11 cannot run prefect_version 0.15.4" in errors
+    assert "Python 3.7 to 3.10" in errors
 
 
 def test_a_pin_whose_newer_wheels_came_later_keeps_them_in_the_lock():

@@ -12,6 +12,8 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from packaging.version import Version
+
 from helpers import (
     INSTALLED_VERSIONS_SCRIPT,
     MARKER_ENVIRONMENT_SCRIPT,
@@ -19,7 +21,6 @@ from helpers import (
     last_json_line,
     locked_versions,
 )
-from packaging.version import Version
 
 PROJECTS = {
     "prefect-0.15.4-py3.9": {"prefect_version": "0.15.4", "python_version": "3.9",
