@@ -504,12 +504,6 @@ def upload_dates(pins: dict[str, str]) -> dict[str, tuple[datetime.date, datetim
     return dates
 
 
-def newest_release_date(pins: dict[str, str]) -> datetime.date | None:
-    """The day the newest of the pinned releases was uploaded (None: the index gives no dates)."""
-    dates = upload_dates(pins)
-    return max(first for first, _ in dates.values()) if dates else None
-
-
 # ---------------------------------------------------------------------------------------------
 # Locking with uv
 # ---------------------------------------------------------------------------------------------

@@ -102,6 +102,13 @@ def test_the_version_rule_agrees_with_packaging(text):
     assert bool(post.VERSION_RE.fullmatch(text)) == valid
 
 
+@pytest.mark.parametrize("text", [v for v in VERSIONS if post.VERSION_RE.fullmatch(v)])
+def test_versions_compare_as_packaging_canonicalizes_them(text):
+    from packaging.utils import canonicalize_version
+
+    assert post.canonical_version(text) == canonicalize_version(text)
+
+
 REQUIRES_PYTHON = [">=3.8", "<3.16,>=3.11", ">=3.6, <4", "!=3.0.*,!=3.1.*,>=2.7", "~=3.7", ">=3.10.1",
                    "<3.12", "<=3.11", "==3.11.*", ">3.11", "~=3.11.2", "", ">=3", "<3.11.4", "!=3.11"]
 
