@@ -131,15 +131,20 @@ def test_the_flows_tasks_run_on_both_workers_of_the_cluster(cluster):
 
 def test_the_flow_completes_when_a_worker_dies_mid_run(cluster):
     n, work_seconds = 40, 1.0  # 40 one-second tasks on 2 workers x 2 threads: about 10 s of work
+    completed = {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}},
+                               "name": {"like_": "transform"}}}
+
+    def completed_tasks() -> int:
+        return http_json(f"{cluster['api']}/task_runs/count", completed) or 0
+
+    before = completed_tasks()  # the server may have recorded another test's runs
     flow = docker(*flow_command(cluster, "flow-kill", n, work_seconds, "-d")).output.strip()
     victim, survivor = cluster["workers"]
 
-    # Wait until a few tasks have completed (the rest are queued on or running at both workers),
-    # then kill one worker.
-    completed = {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}},
-                               "name": {"like_": "transform"}}}
-    wait_until(lambda: (http_json(f"{cluster['api']}/task_runs/count", completed) or 0) >= 4
-               or not running(flow), 180, "the first tasks to complete")
+    # Wait until a few of this run's tasks have completed (the rest are queued on or running at
+    # both workers), then kill one worker.
+    wait_until(lambda: completed_tasks() >= before + 4 or not running(flow), 180,
+               "the first tasks to complete")
     assert running(flow), "the flow ended before the worker could be killed:\n" + logs(flow)[-4000:]
     docker("kill", victim)
 

@@ -30,7 +30,6 @@ from helpers import (
     image_exists,
     remove_containers,
     run,
-    venv_python,
     wait_until,
 )
 
@@ -80,7 +79,7 @@ def prefect_stack(request, tmp_path, bake_shared, installed_venv, docker_engine,
     started: list[Background] = []
     images: list[str] = []
     stack = {"project": project, "env": env, "api": api, "prefect": prefect, "label": label,
-             "deployment": deployment, "config": config, "images": images, "python": venv_python(venv)}
+             "deployment": deployment, "config": config, "images": images}
     try:
         server = Background([prefect, "server", "start", "--host", "127.0.0.1", "--port", port],
                             tmp_path / "server.log", env=env, cwd=tmp_path)
@@ -97,7 +96,7 @@ def prefect_stack(request, tmp_path, bake_shared, installed_venv, docker_engine,
         yield stack
     finally:
         for process in reversed(started):
-            process.stop()
+            process.stop(grace=5)
         remove_containers(label=label)
         for image in images:
             remove_image_and_latest(image)
