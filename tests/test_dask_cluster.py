@@ -17,7 +17,8 @@ import uuid
 import pytest
 import yaml
 
-from helpers import docker, free_port, http_json, remove_containers, wait_until
+from helpers import docker
+from services import free_port, http_json, remove_containers, wait_until
 
 PROJECTS = {
     "prefect3": {"python_version": "3.11", "task_runner": "dask"},

@@ -22,16 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import (
-    Background,
-    docker,
-    free_port,
-    http_json,
-    image_exists,
-    remove_containers,
-    run,
-    wait_until,
-)
+from helpers import docker, image_exists, run
+from services import Background, free_port, http_json, remove_containers, wait_until
 
 # The same answers as tests/test_install.py, so the baked project and its virtualenv are shared.
 PROJECTS = {

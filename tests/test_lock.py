@@ -14,15 +14,8 @@ import socket
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from helpers import (
-    INSTALLED_VERSIONS_SCRIPT,
-    MARKER_ENVIRONMENT_SCRIPT,
-    last_json_line,
-    load_hook,
-    locked_versions,
-    run,
-    venv_python,
-)
+from helpers import load_hook, run, venv_python
+from lockfiles import INSTALLED_VERSIONS_SCRIPT, MARKER_ENVIRONMENT_SCRIPT, last_json_line, locked_versions
 
 post = load_hook("post_gen_project")
 

@@ -14,13 +14,8 @@ import tomllib
 import pytest
 from packaging.version import Version
 
-from helpers import (
-    INSTALLED_VERSIONS_SCRIPT,
-    MARKER_ENVIRONMENT_SCRIPT,
-    docker,
-    last_json_line,
-    locked_versions,
-)
+from helpers import docker
+from lockfiles import INSTALLED_VERSIONS_SCRIPT, MARKER_ENVIRONMENT_SCRIPT, last_json_line, locked_versions
 
 PROJECTS = {
     "prefect-0.15.4-py3.9": {"prefect_version": "0.15.4", "python_version": "3.9",
