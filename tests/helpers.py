@@ -98,12 +98,12 @@ def image_exists(tag: str) -> bool:
     return docker("image", "inspect", tag, check=False).returncode == 0
 
 
-def build_image(context_dir: Path, tag: str, builder: str, *extra: str) -> Completed:
+def build_image(context_dir: Path, tag: str, builder: str, *extra: str, check: bool = True) -> Completed:
     """docker build with the classic builder or BuildKit, on the host network (no bridge here)."""
     env = dict(os.environ, DOCKER_BUILDKIT="1" if builder == "buildkit" else "0")
     progress = ["--progress=plain"] if builder == "buildkit" else []
     return docker("build", "--network", "host", *progress, *extra, "-t", tag, ".",
-                  cwd=context_dir, env=env, timeout=1800)
+                  cwd=context_dir, env=env, timeout=1800, check=check)
 
 
 def load_hook(name: str):

@@ -156,3 +156,31 @@ def wait_for_log(container: str, text: str, timeout: float) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"{text!r} never appeared in {container}'s logs:\n{logs[-3000:]}")
+
+
+def test_a_base_image_with_an_older_python_fails_the_build_with_a_clear_message(
+        project_for, base_image, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(project_for("3.11"), project)
+    dockerfile = project / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("FROM python:3.11-slim",
+                                                         f"FROM {base_image('3.9')}"))
+    for builder in BUILDERS:
+        result = build_image(project, f"cpd-never-{uuid.uuid4().hex[:8]}:x", builder, check=False)
+        assert result.returncode != 0
+        assert ("ERROR: the base image (FROM) has Python 3.9; this project needs Python 3.11 or "
+                "newer. Use an image such as python:3.11-slim.") in result.output
+
+
+def test_a_base_image_without_python_fails_the_build_with_a_clear_message(
+        cookies, base_image, scratch_image, tmp_path):
+    broken = scratch_image()
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_image('3.11')}\nRUN rm -f /usr/bin/python* /usr/local/bin/python*\n")
+    build_image(tmp_path, broken, "classic")
+    result = cookies.bake(extra_context={"python_version": "3.11", "base_image": broken,
+                                         "lock_requirements": "no"})
+    assert result.exit_code == 0, result.exception
+    build = build_image(result.project_path, scratch_image(), "buildkit", check=False)
+    assert build.returncode != 0
+    assert "ERROR: the base image (FROM) has no 'python' command" in build.output
