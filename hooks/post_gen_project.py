@@ -29,12 +29,13 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 # Versions (PEP 440) and requirements (PEP 508)
 # ---------------------------------------------------------------------------------------------
 
+# PEP 440, after the specification's appendix; the named parts serve canonical_version().
 VERSION = (
-    r"v?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"
-    r"(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?"
-    r"(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?"
-    r"(?:[-_.]?dev[-_.]?[0-9]*)?"
-    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?"
+    r"v?(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)"
+    r"(?:[-_.]?(?P<pre_l>alpha|beta|preview|pre|rc|a|b|c)[-_.]?(?P<pre_n>[0-9]*))?"
+    r"(?:-(?P<post_n1>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]*))?"
+    r"(?:[-_.]?dev[-_.]?(?P<dev_n>[0-9]*)(?P<dev>))?"
+    r"(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?"
 )
 VERSION_RE = re.compile(VERSION, re.IGNORECASE)
 NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
@@ -351,20 +352,10 @@ def fetch_project(name: str, timeout: float = 20) -> dict:
         return json.load(response)
 
 
-VERSION_PARTS_RE = re.compile(
-    r"v?(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)"
-    r"(?:[-_.]?(?P<pre_l>alpha|beta|preview|pre|rc|a|b|c)[-_.]?(?P<pre_n>[0-9]*))?"
-    r"(?:-(?P<post_n1>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]*))?"
-    r"(?:[-_.]?dev[-_.]?(?P<dev_n>[0-9]*)(?P<dev>))?"
-    r"(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?",
-    re.IGNORECASE,
-)
-
-
 def canonical_version(version: str) -> str:
     """A comparison key after PEP 440's normalization, to match a pin with the index's file names:
     'V1.4.0' and '1.4' are the same release, as are '1.0-RC.1' and '1.0rc1'."""
-    match = VERSION_PARTS_RE.fullmatch(version.strip())
+    match = VERSION_RE.fullmatch(version.strip())
     if not match:
         return version.strip().lower()
     parts = match.groupdict()

@@ -32,7 +32,7 @@ PROJECTS = {
 }
 
 
-def prefect_env(home: Path, api_url: str, venv: Path) -> dict:
+def deployment_env(home: Path, api_url: str, venv: Path) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(
         PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
@@ -65,7 +65,7 @@ def prefect_stack(request, tmp_path, bake_shared, installed_venv, docker_engine,
 
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = prefect_env(tmp_path / "prefect-home", api, venv)
+    env = deployment_env(tmp_path / "prefect-home", api, venv)
     label = f"cpd-test-deploy={uuid.uuid4().hex[:12]}"
     prefect = str(venv / "bin" / "prefect")
     started: list[Background] = []
