@@ -23,11 +23,12 @@ import yaml
 from helpers import DEFAULT_PREFECT, find_python, run
 
 PREFECT2 = "2.20.25"
-# The worker packages whose templates the job variables must fit, for each Prefect line. The
-# Prefect 2 set is resolved as of the day after 2.20.25's release, as the project's lock is.
+# The worker packages whose templates the job variables must fit, for each Prefect line, each
+# resolved as of a fixed day (for Prefect 2, the day after 2.20.25's release, as the project's
+# lock is), so that newer releases of their dependencies cannot change the answer.
 WORKER_PACKAGES = {
     DEFAULT_PREFECT: {"packages": [f"prefect=={DEFAULT_PREFECT}", "prefect-docker==0.7.4",
-                                   "prefect-kubernetes==0.8.0"], "exclude_newer": None},
+                                   "prefect-kubernetes==0.8.0"], "exclude_newer": "2026-11-26"},
     PREFECT2: {"packages": [f"prefect=={PREFECT2}", "prefect-docker==0.5.5",
                             "prefect-kubernetes==0.4.6"], "exclude_newer": "2025-12-09"},
 }
