@@ -32,6 +32,17 @@ from helpers import (
 BASE_IMAGES = {"3.9": "python:3.9-slim", "3.11": "python:3.11-slim", "3.13": "python:3.13-slim"}
 
 
+def pytest_configure(config):
+    """Before any worker starts: remove the images earlier sessions left, so that this session
+    builds every image it tests itself (Docker's layer cache still makes that quick)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or shutil.which(DOCKER) is None:
+        return
+    listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False)
+    stale = [image for image in listed.output.split() if image.startswith("cpd-")]
+    if listed.returncode == 0 and stale:
+        docker("rmi", "-f", *stale, check=False)
+
+
 def unavailable(reason: str):
     """Missing infrastructure is a failure in CI (it must be there) and a skip elsewhere."""
     if IN_CI:

@@ -78,7 +78,9 @@ def test_a_code_only_change_rebuilds_only_the_code_layers(project_for, project_i
                                                           scratch_image, builder):
     project = tmp_path / "project"
     shutil.copytree(project_for("3.11"), project)
-    before = project_image(project_for("3.11"), builder)
+    project_image(project_for("3.11"), builder)  # the session's build of it: a warm layer cache
+    before = scratch_image()
+    build_image(project, before, builder)
 
     component = next(project.glob("src/*/components/component_b.py"))
     component.write_text(component.read_text() + "\n# a code-only change\n")
