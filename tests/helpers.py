@@ -101,7 +101,8 @@ def image_exists(tag: str) -> bool:
 def build_image(context_dir: Path, tag: str, builder: str, *extra: str, check: bool = True) -> Completed:
     """docker build with the classic builder or BuildKit, on the host network (no bridge here)."""
     env = dict(os.environ, DOCKER_BUILDKIT="1" if builder == "buildkit" else "0")
-    progress = ["--progress=plain"] if builder == "buildkit" else []
+    # The classic builder keeps a failed step's container unless told not to.
+    progress = ["--progress=plain"] if builder == "buildkit" else ["--force-rm"]
     return docker("build", "--network", "host", *progress, *extra, "-t", tag, ".",
                   cwd=context_dir, env=env, timeout=1800, check=check)
 
