@@ -24,7 +24,7 @@ from {{ pkg }}.components import ComponentA, ComponentB
 
 # The image this project builds (see the Dockerfile and the README); FLOW_IMAGE overrides it,
 # e.g. with the tag you pushed.
-IMAGE = os.environ.get("FLOW_IMAGE", "{% if cookiecutter.image_registry.strip() %}{{ cookiecutter.image_registry.strip().rstrip('/') }}/{% endif %}{{ cookiecutter.image_name }}:latest")
+IMAGE = os.environ.get("FLOW_IMAGE", "{{ cookiecutter.__image }}:latest")
 
 
 @task
