@@ -622,7 +622,7 @@ def main(answers: dict) -> int:
     requirements_text = Path(REQUIREMENTS).read_text()
     pins, errors = check_requirements(requirements_text, answers["prefect_version"])
     warnings: list[str] = []
-    if not errors and answers["check_pins_online"] == "yes":
+    if not errors and answers.get("check_pins_online") == "yes":
         errors, warnings = check_pins_online(pins, answers["python_version"],
                                              pin_lines(requirements_text))
     if not errors and answers["lock_requirements"] == "yes":

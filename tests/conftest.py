@@ -29,13 +29,17 @@ from helpers import (
 
 # The base images the Docker tests build on: on this machine, the stand-ins that .ci/run builds
 # with ../shared/docker/standin-python-image.sh. Anywhere else, any python:X.Y-slim image.
-BASE_IMAGES = {"3.9": "python:3.9-slim", "3.11": "python:3.11-slim", "3.13": "python:3.13-slim"}
+BASE_IMAGES = {version: f"python:{version}-slim" for version in ("3.9", "3.11", "3.12", "3.13")}
 
 
 def pytest_configure(config):
     """Before any worker starts: remove the images earlier sessions left, so that this session
-    builds every image it tests itself (Docker's layer cache still makes that quick)."""
+    builds every image it tests itself (Docker's layer cache still makes that quick). Only when
+    asked (tests/run asks): a pytest run of a few tests must not remove the images of another
+    session running beside it."""
     if os.environ.get("PYTEST_XDIST_WORKER") or shutil.which(DOCKER) is None:
+        return
+    if os.environ.get("CPD_FRESH_IMAGES") != "1":
         return
     listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False)
     stale = [image for image in listed.output.split() if image.startswith("cpd-")]
