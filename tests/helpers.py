@@ -19,7 +19,20 @@ from pathlib import Path
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
-DEFAULT_PREFECT = COOKIECUTTER_JSON["prefect_version"]
+# The supported Prefect release series, newest last: the one place that names Prefect versions.
+PREFECT_LINES = COOKIECUTTER_JSON["_prefect_lines"]
+# prefect_version's default is the newest release of the newest line.
+DEFAULT_PREFECT = PREFECT_LINES[-1]["newest"]
+
+
+def prefect_line(version: str) -> dict:
+    """The row of _prefect_lines whose series holds version (e.g. '2.20.25' -> the 2.20. line)."""
+    return next(line for line in PREFECT_LINES if version.startswith(line["series"]))
+
+
+def newest_prefect(api: int) -> str:
+    """The newest supported release of a Prefect major API (3, 2 or 1)."""
+    return [line["newest"] for line in PREFECT_LINES if line["api"] == api][-1]
 # The Docker client that has BuildKit built in (a newer `docker` earlier on PATH may lack buildx).
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

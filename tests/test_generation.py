@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import COOKIECUTTER_JSON, DEFAULT_PREFECT, run
+from helpers import COOKIECUTTER_JSON, DEFAULT_PREFECT, prefect_line, run
 
 # Generation tests do not lock (that needs the network; tests/test_lock.py covers it).
 OFFLINE = {"lock_requirements": "no"}
@@ -74,8 +74,7 @@ def project(cookies, answers) -> Path:
 
 
 def prefect_api(answers: dict) -> int:
-    version = answers.get("prefect_version", DEFAULT_PREFECT)
-    return {"0": 1, "1": 1, "2": 2, "3": 3}[version.split(".")[0]]
+    return prefect_line(answers.get("prefect_version", DEFAULT_PREFECT))["api"]
 
 
 def test_every_file_is_fully_rendered(project):
@@ -94,10 +93,12 @@ def test_the_project_has_the_expected_layout(project, answers):
                      ".dockerignore", ".gitignore", "workflow/flow.py", "tests/test_flow.py",
                      "tests/test_components.py"]:
         assert (project / expected).is_file(), expected
-    for module in ["__init__.py", "components/__init__.py", "components/component_a.py",
+    for module in ["__init__.py", "flows.py", "components/__init__.py", "components/component_a.py",
                    "components/component_b.py"]:
         assert (package / module).is_file(), module
     assert not (project / "components").exists(), "components live inside the named package"
+    # The flow's tasks live in the package, where every process that runs them can import them.
+    assert (package / "dask_cluster.py").exists() == (answers.get("task_runner") == "dask")
     assert (project / "prefect.yaml").exists() == (prefect_api(answers) >= 2)
     kubernetes = answers.get("work_pool_type") == "kubernetes" and prefect_api(answers) >= 2
     assert (project / "deploy" / "kubernetes").exists() == kubernetes

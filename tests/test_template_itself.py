@@ -15,9 +15,9 @@ def test_every_prompt_has_a_human_readable_question():
     assert sorted(prompts) == sorted(questions)
 
 
-def test_the_default_prefect_version_is_in_a_supported_series():
-    default = COOKIECUTTER_JSON["prefect_version"]
-    assert any(default.startswith(line["series"]) for line in COOKIECUTTER_JSON["_prefect_lines"])
+def test_every_prefect_line_names_a_release_of_its_own_series():
+    for line in COOKIECUTTER_JSON["_prefect_lines"]:
+        assert line["newest"].startswith(line["series"]), line
 
 
 def test_the_template_code_is_lint_free():
