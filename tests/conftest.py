@@ -27,6 +27,11 @@ from helpers import (
     tree_digest,
 )
 
+# uv, which locks the baked projects, would download a Python it cannot find on the machine to read
+# old source distributions with; the tests use the machine's interpreters (where GitHub, uv's
+# source of Pythons, cannot be reached, each failed download costs seconds per lock).
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
 # The base images the Docker tests build on: on this machine, the stand-ins that .ci/run builds
 # with ../shared/docker/standin-python-image.sh. Anywhere else, any python:X.Y-slim image.
 BASE_IMAGES = {version: f"python:{version}-slim" for version in ("3.9", "3.11", "3.12", "3.13")}
@@ -97,7 +102,8 @@ def bake_shared(once, cookies_session):
 @pytest.fixture(scope="session")
 def installed_venv(once):
     """installed_venv(project, python): a fresh virtualenv where real pip installed the project
-    with its test extra; made once per project content and Python."""
+    and its test tools as the README says (requirements-dev.lock, hashes checked, then the project
+    alone); made once per project content and Python."""
 
     def install(project: Path, python_version: str) -> Path:
         try:
@@ -108,10 +114,13 @@ def installed_venv(once):
         def make(venv: Path) -> None:
             python = make_venv(venv, interpreter)
             run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-            lock = project / "requirements.lock"
+            lock = project / "requirements-dev.lock"
             if lock.exists():
                 run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "-r", lock])
-            run([python, "-m", "pip", "install", "--quiet", f"{project}[test]"])
+                run([python, "-m", "pip", "install", "--quiet", "--no-deps", project])
+            else:  # a project baked without its locks: the pins, and the test group (pip >= 25.1)
+                run([python, "-m", "pip", "install", "--quiet", project, "--group",
+                     f"{project / 'pyproject.toml'}:test"])
 
         return once(f"venv-{python_version}-{tree_digest(project)}", make)
 

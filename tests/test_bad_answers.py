@@ -6,6 +6,10 @@ from __future__ import annotations
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
+from helpers import PREFECT_LINES, newest_prefect
+
+OLDEST_LINE, NEWEST_LINE = PREFECT_LINES[0], PREFECT_LINES[-1]
+
 OFFLINE = {"lock_requirements": "no"}
 
 # (answers, words the error must contain)
@@ -27,32 +31,69 @@ BAD_ANSWERS = {
     "base-image-bad-digest": ({"base_image": "python:3.12-slim@sha256:xyz"}, ["base_image"]),
     "prefect-not-a-version": ({"prefect_version": "latest"}, ["prefect_version", "PEP 440"]),
     "prefect-unsupported-series": ({"prefect_version": "4.0.0"}, ["prefect_version", "series"]),
-    "prefect-unsupported-minor": ({"prefect_version": "3.1.0"}, ["prefect_version", "3.9.x"]),
-    "prefect3-on-old-python": ({"python_version": "3.9", "prefect_version": "3.9.1"},
-                               ["python_version", "3.11 to 3.15"]),
-    "prefect015-on-new-python": ({"python_version": "3.12", "prefect_version": "0.15.4"},
-                                 ["python_version", "3.7 to 3.10"]),
-    "prefect1-with-dask": ({"python_version": "3.11", "prefect_version": "1.4.1",
+    "prefect-unsupported-minor": ({"prefect_version": "3.1.0"},
+                                  ["prefect_version", f"{NEWEST_LINE['series']}x"]),
+    "prefect3-on-old-python": ({"python_version": "3.9", "prefect_version": newest_prefect(3)},
+                               ["python_version", " to ".join(NEWEST_LINE["python"])]),
+    "prefect015-on-new-python": ({"python_version": "3.12", "prefect_version": OLDEST_LINE["newest"]},
+                                 ["python_version", " to ".join(OLDEST_LINE["python"])]),
+    "prefect1-with-dask": ({"python_version": "3.11", "prefect_version": newest_prefect(1),
                             "task_runner": "dask"}, ["task_runner", "Prefect 2 or 3"]),
     "registry-not-a-registry": ({"image_registry": "not a registry"}, ["image_registry"]),
     "image-name-with-tag": ({"image_name": "flows:1.0"}, ["image_name"]),
-    # The post-gen hook: requirements.txt
+    # (No release of the oldest line installs on 3.11: psutil has no wheels, slim images no compiler.)
+    "prefect015-on-python-311": ({"python_version": "3.11", "prefect_version": OLDEST_LINE["newest"]},
+                                 ["python_version 3.11 cannot run", " to ".join(OLDEST_LINE["python"])]),
+    # extra_requirements: exact pins only (one pattern, in the pre-gen hook)
     "requirement-bare-name": ({"extra_requirements": "pandas"},
-                              ["requirements.txt line 5", "'pandas'", "one exact version", "pandas=="]),
-    "requirement-range": ({"extra_requirements": "pandas>=2.0"}, ["'pandas>=2.0'", "one exact version"]),
-    "requirement-two-clauses": ({"extra_requirements": "pandas==2.2.3,<3"}, ["'<3'", "valid requirement"]),
-    "requirement-wildcard": ({"extra_requirements": "pandas==2.*"}, ["'pandas==2.*'", "one exact version"]),
-    "requirement-arbitrary-equality": ({"extra_requirements": "pandas===2.2.3"}, ["one exact version"]),
-    "requirement-url": ({"extra_requirements": "pip@https://example.com/pip.whl"}, ["a URL"]),
-    "requirement-garbage": ({"extra_requirements": "pandas==two"}, ["'pandas==two'", "valid requirement"]),
-    "requirement-pip-option": ({"extra_requirements": "-e ."}, ["pip options"]),
+                              ["extra_requirements 'pandas' is not an exact pin", "pandas==<version>"]),
+    "requirement-range": ({"extra_requirements": "pandas>=2.0"}, ["'pandas>=2.0' is not an exact pin"]),
+    "requirement-two-clauses": ({"extra_requirements": "pandas==2.2.3,<3"}, ["'<3' is not an exact pin"]),
+    "requirement-wildcard": ({"extra_requirements": "pandas==2.*"}, ["'pandas==2.*' is not an exact pin"]),
+    "requirement-arbitrary-equality": ({"extra_requirements": "pandas===2.2.3"}, ["not an exact pin"]),
+    "requirement-url": ({"extra_requirements": "pip@https://example.com/pip.whl"},
+                        ["'pip@https://example.com/pip.whl' is not an exact pin", "pip==<version>"]),
+    "requirement-garbage": ({"extra_requirements": "pandas==two"}, ["'pandas==two' is not an exact pin"]),
+    "requirement-pip-option": ({"extra_requirements": "-e ."},
+                               ["extra_requirements '-e' is not an exact pin"]),
+    # ... and each package once in requirements.txt (the post-gen hook reads the file it rendered)
     "requirement-duplicate-case": ({"extra_requirements": "Pandas==2.2.3 pandas==2.2.2"},
-                                   ["line 6", "repeats 'pandas' from line 5"]),
+                                   ["extra_requirements", "line 6 ('pandas==2.2.2') repeats 'pandas' from "
+                                                          "line 5 ('Pandas==2.2.3')"]),
     "requirement-duplicate-separator": ({"extra_requirements": "typing_extensions==4.12.2 "
                                                                "typing-extensions==4.12.2"},
                                         ["repeats 'typing-extensions'"]),
-    "requirement-second-prefect": ({"extra_requirements": "prefect==3.9.0"},
-                                   ["line 3", "repeats 'prefect'"]),
+    "requirement-second-prefect": ({"extra_requirements": "prefect==3.0.0"},
+                                   ["extra_requirements",
+                                    "('prefect==3.0.0') repeats 'prefect' from line 3"]),
+    "requirement-template-pin-again": ({"extra_requirements": "prefect_docker==0.7.3"},
+                                       ["repeats 'prefect-docker' from line 4"]),
+    # Text every file can hold (check_text). Extra context is rendered by Jinja before the hook sees
+    # it, so a Jinja marker reaches the hook only inside {% raw %} (typed answers keep it as typed).
+    "name-with-newline": ({"project_name": "Sales\nFlows"}, ["project_name 'Sales\\nFlows'", "U+000A",
+                                                              "on one line"]),
+    "description-with-tab": ({"description": "Loads\tdata"}, ["description", "U+0009"]),
+    "author-with-escape-sequence": ({"author_name": "Zoë\x1b[31m"}, ["author_name", "U+001B"]),
+    "description-with-line-separator": ({"description": "a\u2028b"}, ["description", "U+2028"]),
+    "description-with-jinja": ({"description": "{% raw %}Rows {{ n }}{% endraw %}"},
+                               ["description 'Rows {{ n }}' has {{", "template"]),
+    "name-with-jinja-comment": ({"project_name": "{% raw %}Flows {# 2 #}{% endraw %}"},
+                                ["project_name 'Flows {# 2 #}' has {#"]),
+    "slug-with-jinja-block": ({"project_slug": "{% raw %}{% x %}{% endraw %}"}, ["project_slug", "{%"]),
+    "name-with-surrounding-spaces": ({"project_name": " Sales "}, ["project_name ' Sales '", "spaces"]),
+    "empty-description": ({"description": ""}, ["description '' is empty"]),
+    "email-not-an-address": ({"author_email": "nobody"}, ["author_email 'nobody' is not an address"]),
+    # A project_name that slugifies to nothing: project_slug's default falls back to a name the hook
+    # refuses (cookiecutter would otherwise fail to create a directory with no name).
+    "name-without-letters": ({"project_name": "🚀 ★"}, ["project_name '🚀 ★' has no letters or digits",
+                                                      "give project_slug"]),
+    # hadolint cannot parse FROM <dotless host>:<port>/...; Docker can.
+    "base-image-dotless-registry-with-port": ({"python_version": "3.12",
+                                               "base_image": "localhost:5000/python:3.12-slim"},
+                                              ["base_image", "127.0.0.1:5000"]),
+    "kubernetes-namespace-too-long": ({"work_pool_type": "kubernetes", "project_slug": "a" * 64},
+                                      ["project_slug", "at most 63 characters, not 64"]),
+    "image-name-too-long": ({"image_name": "a" * 256}, ["image name of 256 characters", "at most 255"]),
 }
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
-from helpers import COOKIECUTTER_JSON, TEMPLATE_DIR, make_venv, run, venv_python
+from helpers import DEFAULT_PREFECT, TEMPLATE_DIR, make_venv, run, venv_python
 
 COOKIECUTTER = "cookiecutter==2.7.1"
+# The uv of the test environment (requirements-dev.txt pins it).
+UV = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +58,33 @@ def test_a_bad_pin_fails_with_the_hooks_message_and_leaves_nothing(bare_cookiecu
     result = run([cookiecutter, "--no-input", "-o", tmp_path, TEMPLATE_DIR, "lock_requirements=no",
                   "extra_requirements=pandas>=2"], check=False)
     assert result.returncode != 0
-    assert "requirements.txt line" in result.output and "'pandas>=2'" in result.output
+    assert "extra_requirements 'pandas>=2' is not an exact pin: write pandas==<version>" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_project_locks_itself_through_uv_where_cookiecutter_has_no_packaging(bare_cookiecutter,
+                                                                                 tmp_path):
+    """The post-gen hook runs the project's own scripts/lock.py with uv, which brings the script's
+    dependencies: nothing but uv itself must be on PATH."""
+    cookiecutter, _ = bare_cookiecutter
+    only_uv = tmp_path / "bin"
+    only_uv.mkdir()
+    (only_uv / "uv").symlink_to(UV)
+    env = without_uv()
+    env["PATH"] = f"{only_uv}{os.pathsep}{env['PATH']}"
+    result = run([cookiecutter, "--no-input", "-o", tmp_path / "out", TEMPLATE_DIR], env=env, check=False)
+    assert result.returncode == 0, result.output
+    assert "WARNING" not in result.output
+    project = tmp_path / "out" / "my-data-workflow"
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        assert (project / lock).read_text().splitlines()[1].startswith("#    uv pip compile requirements.txt")
+    assert f"prefect=={DEFAULT_PREFECT} \\" in (project / "requirements.lock").read_text()
 
 
 def test_a_bad_answer_fails_in_the_pre_gen_hook_and_leaves_nothing(bare_cookiecutter, tmp_path):
     cookiecutter, _ = bare_cookiecutter
     result = run([cookiecutter, "--no-input", "-o", tmp_path, TEMPLATE_DIR,
-                  "python_version=3.9", f"prefect_version={COOKIECUTTER_JSON['prefect_version']}"],
+                  "python_version=3.9", f"prefect_version={DEFAULT_PREFECT}"],
                  check=False)
     assert result.returncode != 0
     assert "python_version 3.9 cannot run prefect_version" in result.output

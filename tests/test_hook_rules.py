@@ -1,157 +1,126 @@
-"""The hooks' standard-library rules, one by one, and their parsers checked against `packaging`.
+"""The pre-gen hook's rules, one by one, called as cookiecutter calls them (with the answers).
 
-The hooks cannot import `packaging` (a pipx-installed cookiecutter does not have it), so they carry
-small parsers of their own; here they must agree with the real library on every string we try.
+The hooks cannot import `packaging` (a pipx-installed cookiecutter does not have it), so the one
+PEP 440 pattern of the template, and the exact-pin rule built on it, must agree with the real
+library on every answer a user can type. Everything else about pins (existence, Python support,
+yanked releases) is uv's, through the project's lock script (tests/test_lock.py).
 """
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from helpers import COOKIECUTTER_JSON, load_hook
+from helpers import COOKIECUTTER_JSON, PREFECT_LINES, TEMPLATE_DIR, load_hook
 
 pre = load_hook("pre_gen_project")
 post = load_hook("post_gen_project")
-LINES = COOKIECUTTER_JSON["_prefect_lines"]
-
-# ----------------------------------------------------------------------------- requirements
-
-NAMES = ["pandas", "Pandas", "typing_extensions", "zope.interface", "a", "a-b_c.d", "x1"]
-EXTRAS = ["", "[s3]", "[s3,gcs]", "[ s3 , gcs ]", "[]"]
-SPECIFIERS = ["", "==1.0", "== 1.0", "==1.0.*", ">=1,<2", "~=1.4.2", "!=1.3", "===abc", "(==2.2.3)",
-              "==2.2.3+cpu", ">=1.0.post1", "<=2.0rc1", "==1!2.0", "==v1.0", ">1.0.dev3", "==1.0a1"]
-MARKERS = ["", '; python_version < "3.11"', ";sys_platform=='win32'",
-           '; python_version >= "3.8" and (os_name == "posix" or extra == "x")',
-           '; "linux" in sys_platform', "; platform_machine not in 'arm64 aarch64'"]
-VALID = ["".join(parts) for parts in itertools.product(NAMES[:3], EXTRAS[:3], SPECIFIERS, MARKERS[:3])]
-VALID += [f"{name}{extras}{spec}{marker}" for name, extras, spec, marker in
-          zip(itertools.cycle(NAMES), itertools.cycle(EXTRAS), SPECIFIERS * 2, itertools.cycle(MARKERS))]
-VALID += ["pip @ https://example.com/pip-24.0-py3-none-any.whl",
-          "pip[x] @ file:///tmp/pip.whl ; python_version > '3'", "name @ git+https://h/r.git@v1"]
-INVALID = ["", "==1.0", "pandas==", "pandas==two", "pandas=1.0", "pandas 1.0", "pandas>=1,,<2",
-           "pandas[s3", "pandas[s 3]==1", "pandas==1.0;", "pandas==1.0; python_version", "-e .",
-           "pandas==1.0; python_version <", "pandas==1.0; foo == 'x'", "pandas==1.0; (os_name == 'x'",
-           "pandas>=1.*", "pandas~=1", "pandas<=1.0+local", "pandas @ ", "pandas @ not a url",
-           "_pandas==1", "pandas-==1", "pandas==1.0 and", "pandas==1.0; os_name == 'a' or",
-           "pandas==1.0; not os_name == 'x'", "pandas==1.0; os_name is 'x'", "pandas ==1.0 ==2.0"]
 
 
-def packaging_view(text: str):
-    requirement = Requirement(text)
-    return (requirement.name, sorted(requirement.extras),
-            sorted((s.operator, s.version) for s in requirement.specifier), requirement.url,
-            requirement.marker is not None)
+# The context cookiecutter renders from cookiecutter.json's defaults and hands to the hook.
+DEFAULTS = dict(prompt_for_config(generate_context(TEMPLATE_DIR / "cookiecutter.json"), no_input=True))
 
 
-def hook_view(text: str):
-    parsed = post.parse_requirement(text)
-    return (parsed["name"], sorted(parsed["extras"]), sorted(parsed["specifier"]), parsed["url"],
-            parsed["marker"] is not None)
+def answers(**changes) -> dict:
+    """The default answers with some changed (derived ones, such as __image, are not re-derived)."""
+    return {**DEFAULTS, **changes}
 
 
-@pytest.mark.parametrize("text", VALID)
-def test_the_hook_reads_a_valid_requirement_as_packaging_does(text):
-    assert hook_view(text) == packaging_view(text)
+def test_the_default_answers_are_valid():
+    assert [error for check in pre.CHECKS for error in check(answers())] == []
 
 
-@pytest.mark.parametrize("text", INVALID)
-def test_the_hook_refuses_what_packaging_refuses(text):
-    with pytest.raises(InvalidRequirement):
-        Requirement(text)
-    with pytest.raises(ValueError):
-        post.parse_requirement(text)
-
-
-@pytest.mark.parametrize("text", VALID)
-def test_exact_pins_are_what_packaging_calls_a_single_equality(text):
-    specifiers = list(Requirement(text).specifier)
-    expected = (specifiers[0].version if len(specifiers) == 1 and specifiers[0].operator == "=="
-                and not specifiers[0].version.endswith(".*") and Requirement(text).url is None
-                else None)
-    assert post.exact_pin(post.parse_requirement(text)) == expected
-
-
-@pytest.mark.parametrize("names", [("Pandas", "pandas"), ("foo_bar", "foo-bar"), ("a.b-c", "A_B_C"),
-                                   ("zope--interface", "zope.interface")])
-def test_names_are_compared_as_pep_503_normalizes_them(names):
-    from packaging.utils import canonicalize_name
-
-    assert post.normalize_name(names[0]) == post.normalize_name(names[1]) == canonicalize_name(names[0])
-
-
-# ----------------------------------------------------------------------------- versions
+# ----------------------------------------------------------------------------- versions and pins
 
 VERSIONS = ["3.9.1", "0.15.4", "1!2.0", "2.0rc1", "2.0.post1", "2.0.dev3", "1.0+local.7", "v1.0",
-            "1.0-1", "1.0_a1", "1.0.0.0.0", "1.0c1", "1.0-preview2", "1.0.RC1", "1.0.post", "1",
-            "latest", "3.9.x", "3..9", "3.9.", ".3", "1.0+", "1.0+a..b", "1.0-", "3.9.1 rc", "", "1.0beta"]
+            "1.0-1", "1.0_a1", "1.0c1", "1.0-preview2", "1.0.RC1", "1.0.post", "1", "latest", "3.9.x",
+            "3..9", "3.9.", ".3", "1.0+", "1.0+a..b", "1.0-", "3.9.1 rc", "", "1.0beta"]
 
 
 @pytest.mark.parametrize("text", VERSIONS)
-def test_the_version_rule_agrees_with_packaging(text):
+def test_the_version_pattern_agrees_with_packaging(text):
     try:
         Version(text)
         valid = True
     except InvalidVersion:
         valid = False
     assert bool(pre.PEP440_VERSION.fullmatch(text)) == valid
-    assert bool(post.VERSION_RE.fullmatch(text)) == valid
 
 
-@pytest.mark.parametrize("text", [v for v in VERSIONS if post.VERSION_RE.fullmatch(v)])
-def test_versions_compare_as_packaging_canonicalizes_them(text):
-    from packaging.utils import canonicalize_version
-
-    assert post.canonical_version(text) == canonicalize_version(text)
-
-
-REQUIRES_PYTHON = [">=3.8", "<3.16,>=3.11", ">=3.6, <4", "!=3.0.*,!=3.1.*,>=2.7", "~=3.7", ">=3.10.1",
-                   "<3.12", "<=3.11", "==3.11.*", ">3.11", "~=3.11.2", "", ">=3", "<3.11.4", "!=3.11"]
+# What a user may type as one extra requirement (extra_requirements is split on spaces and commas).
+PINS = ["pandas==2.2.3", "Pandas==2.2.3", "typing_extensions==4.12.2", "zope.interface==7.1",
+        "pandas[excel]==2.2.3", "torch==2.5.1+cpu", "pandas==2.2.3rc1", "pandas==1!2.0", "a==1",
+        "pandas", "pandas>=2", "pandas~=2.2", "pandas==2.*", "pandas===2.2.3", "pandas!=2.2.3",
+        "pandas==two", "pandas==", "==2.2.3", "pandas=2.2.3", "-e", ".", "pandas[excel", "_pandas==1",
+        "pandas-==1", "pip@https://example.com/pip.whl", "pandas==2.2.3;python_version<'3.12'"]
 
 
-@pytest.mark.parametrize("python", ["3.7", "3.9", "3.11", "3.12", "3.13"])
-@pytest.mark.parametrize("requires", REQUIRES_PYTHON)
-def test_requires_python_is_read_as_packaging_reads_it_for_the_newest_patch(requires, python):
-    expected = SpecifierSet(requires).contains(Version(f"{python}.99"))
-    assert post.python_admitted(requires, python) == expected
+def packaging_says_exact_pin(text: str) -> bool:
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement:
+        return False
+    specifiers = list(requirement.specifier)
+    return (len(specifiers) == 1 and specifiers[0].operator == "==" and requirement.url is None
+            and not specifiers[0].version.endswith(".*") and requirement.marker is None)
 
 
-# ----------------------------------------------------------------------------- requirements.txt
-
-def test_a_file_of_exact_pins_passes():
-    pins, errors = post.check_requirements("# comment\nprefect==3.9.1\n\npandas==2.2.3  # why\n", "3.9.1")
-    assert errors == []
-    assert pins == {"prefect": "3.9.1", "pandas": "2.2.3"}
+@pytest.mark.parametrize("pin", PINS)
+def test_an_extra_requirement_is_accepted_exactly_when_packaging_calls_it_an_exact_pin(pin):
+    errors = pre.check_extra_requirements(answers(extra_requirements=pin))
+    assert (errors == []) == packaging_says_exact_pin(pin)
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("prefect==3.9.0\n", "pins prefect==3.9.0 but prefect_version is 3.9.1"),
-    ("pandas==2.2.3\n", "does not pin prefect"),
-    ("prefect==3.9.1\npandas\n", "line 2 ('pandas') is not pinned to one exact version (it has no version)"),
-    ("prefect==3.9.1\npandas>=2,<3\n", "it has >=2,<3"),
-    ("prefect==3.9.1\nPandas==2.2.3\npandas==2.2.3\n",
-     "line 3 ('pandas==2.2.3') repeats 'pandas' from line 2"),
-    ("prefect==3.9.1\n--index-url https://x\n", "pip options do not belong here"),
-])
-def test_each_requirements_problem_names_the_line_and_the_fix(text, fragment):
-    _, errors = post.check_requirements(text, "3.9.1")
-    assert any(fragment in error for error in errors), errors
+def test_a_pin_that_is_not_exact_names_the_prompt_and_the_fix():
+    [error] = pre.check_extra_requirements(answers(extra_requirements="pandas==2.2.3, pandas>=2"))
+    assert error.startswith("extra_requirements 'pandas>=2' is not an exact pin: write pandas==<version>")
 
 
-# ----------------------------------------------------------------------------- pre-gen rules
+def test_requirements_txt_names_each_package_once():
+    requirements = ("# comment\nprefect==3.9.1\nprefect-docker==0.7.4\nPandas==2.2.3\n"
+                    "prefect_docker==0.7.3\npandas==2.2.3\n")
+    first, second = post.repeated_packages(requirements)
+    assert "line 5 ('prefect_docker==0.7.3') repeats 'prefect-docker' from line 3" in first
+    assert "line 6 ('pandas==2.2.3') repeats 'pandas' from line 4 ('Pandas==2.2.3')" in second
+    assert post.repeated_packages("prefect==3.9.1\n# prefect, again, in a comment\n") == []
+
+
+# ----------------------------------------------------------------------------- Prefect and Python
+
+@pytest.mark.parametrize("line", PREFECT_LINES, ids=[line["series"] for line in PREFECT_LINES])
+def test_each_prefect_line_runs_on_its_python_range_and_not_outside(line):
+    low, high = line["python"]
+    version = line["newest"]
+    for python, ok in [(low, True), (high, True), (f"3.{int(high.split('.')[1]) + 1}", False)]:
+        errors = pre.check_prefect_version(answers(prefect_version=version, python_version=python))
+        assert (errors == []) == ok, (python, errors)
+
+
+@pytest.mark.parametrize("prefect", ["3.8.0", "2.19.0", "10.0", "latest", " 3.9.1"])
+def test_a_prefect_version_outside_the_supported_series_is_refused(prefect):
+    [error] = pre.check_prefect_version(answers(prefect_version=prefect))
+    assert "prefect_version" in error
+
+
+def test_every_python_choice_runs_some_supported_prefect():
+    for python in COOKIECUTTER_JSON["python_version"]:
+        assert any(pre.check_prefect_version(answers(prefect_version=line["newest"], python_version=python))
+                   == [] for line in PREFECT_LINES), python
+
+
+# ----------------------------------------------------------------------------- images
 
 @pytest.mark.parametrize("reference", [
     "python:3.12-slim", "python:3.12", "library/python:3.12-slim-bookworm", "ghcr.io/acme/py:3.12",
     "localhost:5000/python:3.12-slim", "registry.example.com:443/a/b/c:3.12-x",
     "python@sha256:" + "a" * 64, "python:3.12-slim@sha256:" + "0" * 64, "[::1]:5000/python:3.12",
-    "my_org/my__img:3.12", "a-b.c/d-e:tag_1.2",
+    "my_org/my__img:3.12", "a-b.c/d-e:tag_1.2", "ghcr.io/acme/runtime:2024.10.1",
 ])
 def test_valid_image_references_are_accepted(reference):
-    assert pre.check_base_image(reference, "3.12") == []
+    assert pre.check_base_image(answers(base_image=reference, python_version="3.12")) == []
 
 
 @pytest.mark.parametrize("reference,fragment", [
@@ -163,33 +132,5 @@ def test_valid_image_references_are_accepted(reference):
     ("python:py3.13", "names Python 3.13"),
 ])
 def test_bad_image_references_are_refused(reference, fragment):
-    [error] = pre.check_base_image(reference, "3.12")
+    [error] = pre.check_base_image(answers(base_image=reference, python_version="3.12"))
     assert fragment in error and "base_image" in error
-
-
-def test_a_tag_that_names_no_python_is_the_users_business():
-    assert pre.check_base_image("ghcr.io/acme/runtime:2024.10.1", "3.12") == []
-
-
-@pytest.mark.parametrize("prefect,python,ok", [
-    ("3.9.1", "3.12", True), ("3.9.1", "3.11", True), ("3.9.1", "3.10", False),
-    ("2.20.25", "3.8", True), ("2.20.25", "3.13", False), ("1.4.1", "3.11", True),
-    ("1.4.1", "3.12", False), ("0.15.4", "3.9", True), ("0.15.4", "3.7", True),
-    ("3.8.0", "3.12", False), ("2.19.0", "3.11", False), ("10.0", "3.12", False),
-])
-def test_prefect_and_python_must_be_a_supported_pair(prefect, python, ok):
-    assert (pre.check_prefect_version(prefect, python, LINES) == []) == ok
-
-
-def test_every_python_choice_runs_some_supported_prefect():
-    for python in COOKIECUTTER_JSON["python_version"]:
-        lows_highs = [tuple(map(pre.version_tuple, line["python"])) for line in LINES]
-        assert any(low <= pre.version_tuple(python) <= high for low, high in lows_highs), python
-
-
-def test_the_default_answers_are_valid():
-    answers = {key: value[0] if isinstance(value, list) and not key.startswith("_") else value
-               for key, value in COOKIECUTTER_JSON.items() if not key.startswith("__")}
-    answers.update(project_slug="my-data-workflow", package_name="my_data_workflow",
-                   base_image=f"python:{answers['python_version']}-slim", image_name="my-data-workflow")
-    assert pre.validate(answers) == []
