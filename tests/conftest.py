@@ -27,6 +27,9 @@ from helpers import (
     tree_digest,
 )
 
+# The README journeys' fixtures (session token, journey bakes, shared installs): tests/journey_fixtures.py.
+pytest_plugins = ["journey_fixtures"]
+
 # uv, which locks the baked projects, would download a Python it cannot find on the machine to read
 # old source distributions with; the tests use the machine's interpreters (where GitHub, uv's
 # source of Pythons, cannot be reached, each failed download costs seconds per lock).
@@ -146,6 +149,22 @@ def base_image(docker_engine):
         return tag
 
     return tag_for
+
+
+@pytest.fixture(scope="session")
+def prefect_image(once, base_image):
+    """prefect_image(prefect_version, python_version, project_lock): the tag of Prefect's official
+    image for them (a faithful local stand-in, tests/official_prefect_image.py), built once per
+    session, with the dependencies of the project lock's day."""
+    import official_prefect_image
+
+    def ensure(prefect_version: str, python_version: str, project_lock: Path) -> str:
+        base = base_image(python_version)
+        once(f"prefect-image-{prefect_version}-{python_version}",
+             lambda path: official_prefect_image.ensure(prefect_version, python_version, base, project_lock))
+        return official_prefect_image.tag(prefect_version, python_version)
+
+    return ensure
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,15 @@ print(json.dumps({
 }))
 """
 
-# {normalized name: version} of every distribution the interpreter that runs this can import.
+# {normalized name: version} of every distribution the interpreter that runs this can import: the
+# first on sys.path, as an import finds it (a virtualenv with --system-site-packages may see a
+# second, older copy of the base image's).
 INSTALLED_VERSIONS_SCRIPT = """
 import importlib.metadata as metadata, json, re
-print(json.dumps({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
-                  for d in metadata.distributions()}))
+versions = {}
+for d in metadata.distributions():
+    versions.setdefault(re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(), d.version)
+print(json.dumps(versions))
 """
 
 

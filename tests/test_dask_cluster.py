@@ -1,55 +1,29 @@
-"""A Dask cluster made from the generated project's image runs the flow's tasks, and survives
-losing a worker mid-run.
+"""A Dask worker dies mid-run: the flow run completes on the others, and a new worker from the
+same image joins the scheduler (the generated README's "When something dies").
 
-The scheduler and the two workers are started as deploy/docker-compose.dask.yml describes them
-(its image and commands, with its ${VARIABLES} filled in), with plain `docker run --network host`:
-the compose file uses the host network too, and this machine has no compose plugin. The Prefect
-server and the flow run are containers of the same image, so client and workers have the same
-Python and packages, as Dask's pickling needs.
+The README's own commands start the cluster, run the flow on it directly and as a deployment, and
+stop it in tests/test_journeys.py; this test adds what no README command does: killing a worker.
+The cluster is started as the README starts it (deploy/docker-compose.dask.yml, through the same
+Compose 1.29 translation as the journeys: journeys.compose_v1_command), from the project's image;
+the Prefect server and the flow run are containers of that image too, on the host's network.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
-import uuid
+import signal
 
 import pytest
-import yaml
 
-from helpers import docker
-from services import free_port, http_json, remove_containers, wait_until
+from helpers import docker, newest_prefect, run
+from journeys import compose_v1_command, remove_images_named
+from services import free_port, http_json, wait_until
 
-PROJECTS = {
-    "prefect3": {"python_version": "3.11", "task_runner": "dask"},
-    "prefect2": {"python_version": "3.11", "task_runner": "dask", "prefect_version": "2.20.25"},
-}
-
-# Runs main_flow from the image's workflow/flow.py and prints its result as JSON.
-RUN_FLOW = """
-import json, runpy, sys
-flow = runpy.run_path("workflow/flow.py")["main_flow"]
-print("RESULT " + json.dumps(flow(n=int(sys.argv[1]), work_seconds=float(sys.argv[2]))))
-"""
-
-
-def interpolate(value: str, variables: dict) -> str:
-    """Compose's ${NAME:-default} and ${NAME}, from variables."""
-    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}",
-                  lambda m: str(variables.get(m.group(1), m.group(2) or "")), value)
-
-
-def compose_services(project, variables: dict) -> dict:
-    compose = yaml.safe_load((project / "deploy" / "docker-compose.dask.yml").read_text())
-    services = {}
-    for name, service in compose["services"].items():
-        assert service["network_mode"] == "host"
-        services[name] = {
-            "image": interpolate(service["image"], variables),
-            "command": [interpolate(part, variables) for part in service["command"]],
-            "replicas": service.get("deploy", {}).get("replicas", 1),
-        }
-    return services
+PROJECTS = {f"prefect{api}": {"python_version": "3.11", "prefect_version": newest_prefect(api),
+                              "task_runner": "dask"} for api in (3, 2)}
+RECORDS, WORK_SECONDS = 40, 1.0  # 40 one-second tasks on 2 workers x 2 threads: about 10 s of work
+RUN_FLOW = "from {package}.flows import main_flow; main_flow(n={n}, work_seconds={seconds})"
 
 
 def logs(container: str) -> str:
@@ -57,111 +31,87 @@ def logs(container: str) -> str:
 
 
 def running(container: str) -> bool:
-    state = docker("inspect", "-f", "{{.State.Running}}", container, check=False).output.strip()
-    return state == "true"
+    return docker("inspect", "-f", "{{.State.Running}}", container, check=False).output.strip() == "true"
 
 
-def result_of(output: str) -> dict:
-    lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
-    assert lines, output[-5000:]
-    return json.loads(lines[-1][len("RESULT "):])
-
-
-@pytest.fixture(scope="module", params=list(PROJECTS), ids=list(PROJECTS))
-def cluster(request, bake_shared, project_image, base_image):
-    """A Prefect server, a Dask scheduler and its workers, all containers of the project's image."""
+@pytest.fixture(params=list(PROJECTS))
+def cluster(request, bake_shared, project_image, base_image, session_token, tmp_path):
+    """The project's cluster (scheduler and two workers, by its compose file) and a Prefect
+    server, all from the project's image; everything is removed afterwards."""
     answers = PROJECTS[request.param]
     base_image(answers["python_version"])
-    project = bake_shared(**answers)
-    image = project_image(project)
-    prefix = f"cpd-dask-{uuid.uuid4().hex[:8]}"
-    scheduler_port, api_port = free_port(), free_port()
-    services = compose_services(project, {"DASK_SCHEDULER_PORT": scheduler_port,
-                                          "DASK_DASHBOARD_PORT": free_port()})
-    # The compose file names the image the project builds; the test runs the one it built.
-    image_name = project.joinpath("prefect.yaml").read_text().split("image_name: ")[1].split()[0]
-    assert services["dask-scheduler"]["image"] == f"{image_name}:latest"
-    names: list[str] = []
+    name = f"cpd-{session_token}-dask-kill-{request.param}"
+    project = bake_shared(**answers, project_name=name, image_name=name)
+    # The classic builder, as `prefect deploy` builds: its layers are the journeys'.
+    built = project_image(project, "classic")
+    docker("tag", built, f"{name}:latest")  # the image the compose file names
+    ports = {"DASK_SCHEDULER_PORT": str(free_port()), "DASK_DASHBOARD_PORT": str(free_port())}
+    api = f"http://127.0.0.1:{free_port()}/api"
+    server = f"{name}-server"
 
-    def start(name: str, *args: str) -> str:
-        names.append(f"{prefix}-{name}")
-        docker("run", "-d", "--network", "host", "--name", names[-1], *args)
-        return names[-1]
+    def compose(arguments: str):
+        command, project_name = compose_v1_command(f"-f deploy/docker-compose.dask.yml {arguments}",
+                                                   project, tmp_path / "compose-v1")
+        return run(command, cwd=project, env={**os.environ, **ports}, timeout=300), project_name
 
-    api = f"http://127.0.0.1:{api_port}/api"
     try:
-        # The server's UI would write into site-packages, which the image's user cannot.
-        server = start("server", "-e", "PREFECT_UI_ENABLED=false",
-                       "-e", "PREFECT_SERVER_ANALYTICS_ENABLED=false",
-                       image, "prefect", "server", "start", "--host", "127.0.0.1",
-                       "--port", str(api_port))
-        scheduler = start("scheduler", image, *services["dask-scheduler"]["command"])
-        workers = [start(f"worker-{i}", image, *services["dask-worker"]["command"])
-                   for i in range(services["dask-worker"]["replicas"])]
-        assert len(workers) == 2
-        addresses = {}
-        for worker in workers:
-            found = wait_until(lambda w=worker: re.search(r"Start worker at:\s+(tcp://\S+)", logs(w)),
-                               120, f"{worker} to start")
-            addresses[worker] = found.group(1)
-        wait_until(lambda: logs(scheduler).count("Register worker") >= 2, 60,
+        docker("run", "-d", "--network", "host", "--name", server, "-e", "PREFECT_UI_ENABLED=false",
+               "-e", "PREFECT_SERVER_ANALYTICS_ENABLED=false", f"{name}:latest", "prefect", "server",
+               "start", "--host", "127.0.0.1", "--port", api.split(":")[2].split("/")[0])
+        _, compose_project = compose("up -d")
+
+        def containers(service: str) -> list[str]:
+            return docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={compose_project}",
+                          "--filter", f"label=com.docker.compose.service={service}").output.split()
+
+        [scheduler] = containers("dask-scheduler")
+        workers = containers("dask-worker")
+        assert len(workers) == 2, "the compose file starts two workers"
+        wait_until(lambda: logs(scheduler).count("Register worker") >= 2, 180,
                    "both workers to register with the scheduler")
         wait_until(lambda: http_json(f"{api}/health") is True, 180, "the Prefect server")
-        yield {"image": image, "prefix": prefix, "api": api, "names": names,
-               "scheduler": scheduler, "scheduler_address": f"tcp://127.0.0.1:{scheduler_port}",
-               "workers": workers, "addresses": addresses, "server": server,
-               "worker_command": services["dask-worker"]["command"]}
+        yield {"project": project, "image": f"{name}:latest", "api": api, "scheduler": scheduler,
+               "workers": workers, "address": f"tcp://127.0.0.1:{ports['DASK_SCHEDULER_PORT']}",
+               "flow": f"{name}-flow"}
     finally:
-        remove_containers(*names)
+        compose("down")
+        docker("rm", "-f", server, f"{name}-flow", check=False)
+        remove_images_named(name)
 
 
-def flow_command(cluster, name: str, n: int, work_seconds: float, *docker_args: str) -> list[str]:
-    cluster["names"].append(f"{cluster['prefix']}-{name}")
-    return ["run", *docker_args, "--network", "host", "--name", cluster["names"][-1],
-            "-e", f"PREFECT_API_URL={cluster['api']}",
-            "-e", f"DASK_SCHEDULER_ADDRESS={cluster['scheduler_address']}",
-            cluster["image"], "python", "-c", RUN_FLOW, str(n), str(work_seconds)]
-
-
-def test_the_flows_tasks_run_on_both_workers_of_the_cluster(cluster):
-    result = result_of(docker(*flow_command(cluster, "flow-both", 24, 0.2), timeout=300).output)
-    assert result["total"] == 2 * sum(range(1, 25))
-    assert set(result["workers"]) == set(cluster["addresses"].values()), (
-        "24 tasks of 0.2 s on 2 workers: both must have run some")
-
-
-def test_the_flow_completes_when_a_worker_dies_mid_run(cluster):
-    n, work_seconds = 40, 1.0  # 40 one-second tasks on 2 workers x 2 threads: about 10 s of work
-    completed = {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}},
-                               "name": {"like_": "transform"}}}
+def test_the_flow_completes_when_a_dask_worker_dies_mid_run_and_a_new_one_joins(cluster):
+    package = next((cluster["project"] / "src").iterdir()).name
+    completed = {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}, "name": {"like_": "transform"}}}
 
     def completed_tasks() -> int:
         return http_json(f"{cluster['api']}/task_runs/count", completed) or 0
 
-    before = completed_tasks()  # the server may have recorded another test's runs
-    flow = docker(*flow_command(cluster, "flow-kill", n, work_seconds, "-d")).output.strip()
+    flow = RUN_FLOW.format(package=package, n=RECORDS, seconds=WORK_SECONDS)
+    docker("run", "-d", "--network", "host", "--name", cluster["flow"],
+           "-e", f"PREFECT_API_URL={cluster['api']}", "-e", f"DASK_SCHEDULER_ADDRESS={cluster['address']}",
+           cluster["image"], "python", "-c", flow)
     victim, survivor = cluster["workers"]
+    victim_address = re.search(r"Start worker at:\s+(tcp://\S+)", logs(victim)).group(1)
 
-    # Wait until a few of this run's tasks have completed (the rest are queued on or running at
-    # both workers), then kill one worker.
-    wait_until(lambda: completed_tasks() >= before + 4 or not running(flow), 180,
+    # Some of the run's tasks have completed, the rest are queued on or running at both workers:
+    # the victim dies as a crashed process does (SIGKILL, no goodbye to the scheduler).
+    wait_until(lambda: completed_tasks() >= 4 or not running(cluster["flow"]), 240,
                "the first tasks to complete")
-    assert running(flow), "the flow ended before the worker could be killed:\n" + logs(flow)[-4000:]
-    docker("kill", victim)
+    assert running(cluster["flow"]), "the flow ended before a worker could die:\n" + logs(cluster["flow"])
+    pid = int(docker("inspect", "-f", "{{.State.Pid}}", victim).output)
+    os.kill(pid, signal.SIGKILL)
 
-    exit_code = docker("wait", flow, timeout=300).output.strip()
-    output = logs(flow)
+    exit_code = docker("wait", cluster["flow"], timeout=300).output.strip()
+    output = logs(cluster["flow"])
     assert exit_code == "0", output[-5000:]
-    result = result_of(output)
-    assert result["total"] == 2 * sum(range(1, n + 1))
-    assert cluster["addresses"][survivor] in result["workers"]
-    scheduler_log = logs(cluster["scheduler"])
-    assert f"Remove worker addr: {cluster['addresses'][victim]}" in scheduler_log
+    assert f"total = {2 * sum(range(1, RECORDS + 1))}" in output
+    assert "Finished in state Completed()" in output
+    assert f"Remove worker addr: {victim_address}" in logs(cluster["scheduler"])
+    assert "Task run 'transform-" in logs(survivor), "the surviving worker ran tasks"
 
-    # A replacement from the same image (what compose's restart policy starts) joins the cluster.
-    replacement = f"{cluster['prefix']}-worker-replacement"
-    cluster["names"].append(replacement)
-    docker("run", "-d", "--network", "host", "--name", replacement, cluster["image"],
-           *cluster["worker_command"])
+    # Compose's restart policy (`restart: unless-stopped`) starts the worker again from the same
+    # image, and it joins the scheduler.
     wait_until(lambda: logs(cluster["scheduler"]).count("Register worker") >= 3, 120,
-               "the replacement worker to register")
+               "the restarted worker to register with the scheduler")
+    restarts = docker("inspect", "-f", "{{.RestartCount}}", victim).output.strip()
+    assert int(restarts) >= 1 and running(victim)

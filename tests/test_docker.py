@@ -4,16 +4,30 @@ docker build step uses), the flow runs in the image, and the image is what the g
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
+import tomllib
 import uuid
 
 import pytest
 
-from helpers import PATIENT_PREFECT, build_image, docker, image_exists
+from helpers import (
+    COOKIECUTTER_JSON,
+    DEFAULT_PREFECT,
+    PATIENT_PREFECT,
+    build_image,
+    docker,
+    image_exists,
+)
 
 BUILDERS = ["classic", "buildkit"]
-PYTHONS = ["3.11", "3.13"]
+PYTHONS = ["3.11", "3.12", "3.13"]
+DEFAULT_PYTHON = COOKIECUTTER_JSON["python_version"][0]  # the answer a user gets by pressing Enter
+# How issue 11 asks every container of the project to run: nothing writable but /tmp, no Linux
+# capabilities, no privilege gained through setuid binaries.
+LOCKED_DOWN = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+               "--security-opt", "no-new-privileges"]
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +55,16 @@ def scratch_image():
         docker("rmi", "-f", *existing, check=False)
 
 
-def run_in(image: str, *command: str, timeout: int = 300, **kwargs):
+def run_in(image: str, *command: str, options=(), timeout: int = 300, **kwargs):
     patience = [f"--env={name}={value}" for name, value in PATIENT_PREFECT.items()]
-    return docker("run", "--rm", "--network", "host", *patience, image, *command, timeout=timeout,
-                  **kwargs)
+    return docker("run", "--rm", "--network", "host", *patience, *options, image, *command,
+                  timeout=timeout, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def default_image(project_for, project_image) -> str:
+    """The image of the project baked with the default answers (BuildKit)."""
+    return project_image(project_for(DEFAULT_PYTHON), "buildkit")
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
@@ -74,8 +94,8 @@ def test_the_articles_commands_work_verbatim(project_for, project_image):
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
-def test_a_code_only_change_rebuilds_only_the_code_layers(project_for, project_image, tmp_path,
-                                                          scratch_image, builder):
+def test_a_code_only_change_reruns_no_step_and_changes_only_the_code_layer(
+        project_for, project_image, tmp_path, scratch_image, builder):
     project = tmp_path / "project"
     shutil.copytree(project_for("3.11"), project)
     project_image(project_for("3.11"), builder)  # the session's build of it: a warm layer cache
@@ -85,14 +105,32 @@ def test_a_code_only_change_rebuilds_only_the_code_layers(project_for, project_i
     component = next(project.glob("src/*/components/component_b.py"))
     component.write_text(component.read_text() + "\n# a code-only change\n")
     after = scratch_image()
-    build_image(project, after, builder)
+    rebuild = build_image(project, after, builder)
 
+    # Every RUN step (dependencies, database, the project's metadata) comes from the cache: the
+    # rebuild only copies the code, as Prefect's own `dockerfile: auto` does.
+    assert steps_that_ran(rebuild.output, builder) == [], rebuild.output
     layers_before, layers_after = layers(before), layers(after)
     assert len(layers_before) == len(layers_after)
-    # Everything up to and including the dependency install is shared; only `COPY . .` and the
-    # project's own `pip install --no-deps .` are new.
-    assert layers_before[:-2] == layers_after[:-2]
-    assert layers_before[-2] != layers_after[-2]
+    assert layers_before[:-1] == layers_after[:-1]
+    assert layers_before[-1] != layers_after[-1], "the last layer is `COPY . .`: the code"
+    # The changed code is what the image's installed package imports.
+    package = component.parents[1].name
+    imported = run_in(after, "python", "-c", f"import inspect, {package}.components.component_b as b; "
+                      "print(inspect.getsource(b).rstrip().splitlines()[-1])")
+    assert imported.output.strip() == "# a code-only change"
+
+
+def steps_that_ran(build_output: str, builder: str) -> list[str]:
+    """The RUN steps of a build that were executed rather than taken from the layer cache."""
+    if builder == "classic":
+        # "Step 9/17 : RUN ..." then " ---> Using cache" or " ---> Running in <container>"
+        steps = re.findall(r"^Step \d+/\d+ : (RUN .*)\n ---> (.*)$", build_output, re.MULTILINE)
+        return [step for step, outcome in steps if not outcome.startswith("Using cache")]
+    # BuildKit (--progress=plain): "#9 [ 6/11] RUN ..." and, for a cached one, "#9 CACHED"
+    runs = dict(re.findall(r"^#(\d+) \[[^\]]*\] (RUN .*)$", build_output, re.MULTILINE))
+    cached = set(re.findall(r"^#(\d+) CACHED$", build_output, re.MULTILINE))
+    return [step for number, step in runs.items() if number not in cached]
 
 
 def layers(image: str) -> list[str]:
@@ -116,29 +154,39 @@ def test_secrets_and_clutter_stay_out_of_the_image(project_for, tmp_path, scratc
         assert unwanted not in listing
     found = run_in(image, "grep", "-rl", "planted-secret-7f3a", "/app", check=False)
     assert found.returncode == 1 and found.output == "", found.output
+    # The README's way to hand the secrets to a run: `docker run --env-file .env`; they reach
+    # the flow's process and never the image's configuration.
+    config = docker("image", "inspect", "--format", "{{json .Config.Env}}", image).output
+    assert "planted-secret-7f3a" not in config
+    passed = run_in(image, "python", "-c", "import os; print(os.environ['API_TOKEN'])",
+                    options=["--env-file", str(project / ".env"), *LOCKED_DOWN])
+    assert passed.output.strip() == "planted-secret-7f3a"
 
 
-def test_the_flow_runs_as_an_unprivileged_user_with_a_writable_home(project_for, project_image):
-    image = project_image(project_for("3.11"), "buildkit")
+def test_the_flow_runs_as_an_unprivileged_user_with_a_writable_prefect_home(default_image):
+    image = default_image
     config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}", image).output)
     assert config["User"] == "10001:10001", "numeric, so Kubernetes' runAsNonRoot can verify it"
     assert config["Cmd"] == ["python", "workflow/flow.py"]
-    identity = run_in(image, "sh", "-c", 'id -un; touch "$HOME/.written" && echo home-writable')
+    identity = run_in(image, "sh", "-c",
+                      'id -un; touch "$PREFECT_HOME/.written" && echo prefect-home-writable')
     user, writable = identity.output.split()
-    assert user == "flow" and writable == "home-writable"
+    assert user == "flow" and writable == "prefect-home-writable"
     # The code is root's: the flow's user cannot change what it runs.
     assert run_in(image, "sh", "-c", "touch /app/workflow/flow.py", check=False).returncode != 0
 
 
-def test_docker_stop_ends_a_running_flow_promptly(project_for, project_image):
-    image = project_image(project_for("3.11"), "buildkit")
+def test_docker_stop_ends_a_running_flow_promptly(default_image):
+    image = default_image
     name = f"cpd-stop-{uuid.uuid4().hex[:8]}"
     # The entry point's own interrupt handling, around a run whose tasks take 30 s each.
     slow_run = ("import sys; sys.path.insert(0, 'workflow'); import flow; "
                 "flow.exit_promptly_on_interrupt(); flow.main_flow(n=20, work_seconds=30)")
-    docker("run", "-d", "--name", name, "--network", "host", image, "python", "-c", slow_run)
+    patience = [f"--env={key}={value}" for key, value in PATIENT_PREFECT.items()]
+    docker("run", "-d", "--name", name, "--network", "host", *patience, image, "python", "-c",
+           slow_run)
     try:
-        wait_for_log(name, "Beginning flow run", timeout=120)
+        wait_for_log(name, "Beginning flow run", timeout=300)
         assert docker("inspect", "--format", "{{.State.Running}}", name).output.strip() == "true"
         started = time.monotonic()
         docker("stop", name)
@@ -186,3 +234,170 @@ def test_a_base_image_without_python_fails_the_build_with_a_clear_message(
     build = build_image(result.project_path, scratch_image(), "buildkit", check=False)
     assert build.returncode != 0
     assert "ERROR: the base image (FROM) has no 'python' command" in build.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Locked down at run time (issue 11): read-only root filesystem, no capabilities
+# ---------------------------------------------------------------------------------------------
+
+def test_the_default_image_runs_its_flow_read_only_without_capabilities(default_image):
+    result = run_in(default_image, options=LOCKED_DOWN)
+    assert "Finished in state Completed()" in result.output
+    assert "total = 110" in result.output
+
+
+def test_a_read_only_container_starts_with_the_database_migrated_at_build_time(default_image):
+    """PREFECT_HOME lies on the writable /tmp; the entry point fills it with the database the
+    image migrated at build time before anything else runs, so Prefect's temporary server does
+    not migrate a new one at every start."""
+    listing = run_in(default_image, "sh", "-c", 'echo "$PREFECT_HOME"; ls "$PREFECT_HOME"',
+                     options=LOCKED_DOWN)
+    home, *files = listing.output.split()
+    assert home.startswith("/tmp/")
+    assert "prefect.db" in files
+    # That database is at the newest migration of the image's Prefect: nothing left to do.
+    check = ("import sqlite3, os, subprocess; "
+             "db = sqlite3.connect(os.environ['PREFECT_HOME'] + '/prefect.db'); "
+             "print(db.execute('select version_num from alembic_version').fetchone()[0])")
+    revision = run_in(default_image, "python", "-c", check, options=LOCKED_DOWN).output.strip()
+    heads = run_in(default_image, "sh", "-c",
+                   "cd /opt/venv/lib/python*/site-packages/prefect/server/database && "
+                   "grep -rhoE \"^revision = ['\\\"][0-9a-f]+\" _migrations/versions/sqlite "
+                   "| grep -oE '[0-9a-f]+$'").output.split()
+    assert revision in heads
+
+
+def test_the_image_holds_no_compiler_no_installer_and_no_package_caches(default_image):
+    # As root, so that nothing is hidden by permissions.
+    found = run_in(default_image, "sh", "-c",
+                   "for tool in gcc cc c++ g++ make uv; do command -v $tool; done; "
+                   "ls -d /root/.cache /home/flow/.cache /tmp/uv 2>/dev/null; "
+                   "ls /var/cache/apt/archives/*.deb 2>/dev/null; "
+                   # where the build writes (the base image's Python keeps wheels of its own)
+                   "find /opt /app /root /home /tmp \\( -name '*.whl' -o -name uv \\) "
+                   "2>/dev/null; true",
+                   options=["--user", "0"])
+    assert found.output.strip() == "", found.output
+
+
+def test_pip_check_finds_every_requirement_of_every_installed_package(default_image):
+    result = run_in(default_image, "python", "-m", "pip", "check", options=LOCKED_DOWN)
+    assert "No broken requirements found." in result.output
+
+
+def test_the_project_is_an_installed_package_that_imports_from_anywhere(default_image,
+                                                                       project_for):
+    project = project_for(DEFAULT_PYTHON)
+    package = next(project.glob("src/*/__init__.py")).parent.name
+    show = (f"import importlib.metadata as md, json, {package}.flows as flows; "
+            f"d = md.distribution({distribution_name(project)!r}); "
+            "print(json.dumps([d.version, flows.__file__, d.read_text('direct_url.json')]))")
+    version, flows_file, direct_url = json.loads(
+        run_in(default_image, "python", "-c", show, options=["--workdir", "/"]).output)
+    assert version == "0.1.0"
+    assert flows_file == f"/app/src/{package}/flows.py"
+    assert json.loads(direct_url) == {"dir_info": {"editable": True}, "url": "file:///app"}
+
+
+def distribution_name(project) -> str:
+    return tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
+
+
+# ---------------------------------------------------------------------------------------------
+# On Prefect's own image, nothing it holds is installed a second time (issue 9)
+# ---------------------------------------------------------------------------------------------
+
+# Prints {name: version} of the distributions in the given directories.
+DISTRIBUTIONS = """
+import importlib.metadata as md, json, re, sys
+found = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
+         for d in md.distributions(path=sys.argv[1:])}
+print(json.dumps(found))
+"""
+
+# Prints {name: version} of the entries of the image's requirements.lock (a universal lock) whose
+# environment markers hold in the image, e.g. not pywin32 on Linux.
+LOCKED_HERE = """
+import json, re
+from packaging.markers import Marker
+entries = re.findall(r"^([a-z0-9][a-z0-9._-]*)==([^\\s;\\\\]+)(?:\\s*;\\s*([^\\\\\\n]*))?",
+                     open("requirements.lock").read(), re.MULTILINE)
+print(json.dumps({name: version for name, version, marker in entries
+                  if not marker.strip() or Marker(marker.strip()).evaluate()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def prefect_based(bake_shared, prefect_image, project_for, project_image):
+    """(project, image) of the default project with base_image = Prefect's image of the
+    project's Prefect and Python (a faithful local stand-in here)."""
+    python, prefect = DEFAULT_PYTHON, DEFAULT_PREFECT
+    base = prefect_image(prefect, python, project_for(python) / "requirements.lock")
+    project = bake_shared(python_version=python, base_image=base)
+    return project, project_image(project, "classic")
+
+
+def test_on_prefects_image_only_what_it_lacks_is_installed(prefect_based):
+    project, image = prefect_based
+    venv_site = run_in(image, "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+    base_site = run_in(image, "/usr/local/bin/python", "-c",
+                       "import sysconfig; print(sysconfig.get_path('purelib'))")
+    added = json.loads(run_in(image, "python", "-c", DISTRIBUTIONS, venv_site.output.strip()).output)
+    held = json.loads(run_in(image, "python", "-c", DISTRIBUTIONS, base_site.output.strip()).output)
+    locked = json.loads(run_in(image, "python", "-c", LOCKED_HERE).output)
+
+    assert held.get("prefect") == DEFAULT_PREFECT
+    reinstalled = {name for name, version in added.items() if held.get(name) == version}
+    assert reinstalled == set(), f"installed again although the base holds them: {reinstalled}"
+    # What the venv adds: the project, and each locked package the base lacks at that version.
+    expected = {name for name, version in locked.items() if held.get(name) != version}
+    assert set(added) - {distribution_name(project)} == expected
+    assert all(added[name] == locked[name] for name in expected)
+
+
+def test_on_prefects_image_the_flow_runs_and_pip_check_passes(prefect_based):
+    _, image = prefect_based
+    result = run_in(image, options=LOCKED_DOWN)
+    assert "Finished in state Completed()" in result.output
+    assert "No broken requirements found." in run_in(image, "python", "-m", "pip", "check").output
+
+
+# ---------------------------------------------------------------------------------------------
+# The Dask cluster's containers, locked down too
+# ---------------------------------------------------------------------------------------------
+
+def test_the_dask_scheduler_and_workers_run_read_only_without_capabilities(
+        bake_shared, base_image, project_image):
+    import yaml
+
+    from services import free_port, remove_containers, wait_until
+
+    # The answers (and builder) of tests/test_dask_cluster.py: the same image, built once.
+    base_image("3.11")
+    project = bake_shared(python_version="3.11", task_runner="dask")
+    image = project_image(project)
+    compose = yaml.safe_load((project / "deploy" / "docker-compose.dask.yml").read_text())
+    port = str(free_port())
+    variables = {"DASK_SCHEDULER_PORT": port, "DASK_DASHBOARD_PORT": str(free_port())}
+
+    def command(service: str) -> list[str]:
+        return [re.sub(r"\$\{(\w+)(?::-([^}]*))?\}",
+                       lambda m: variables.get(m.group(1), m.group(2) or ""), part)
+                for part in compose["services"][service]["command"]]
+
+    prefix = f"cpd-dask-ro-{uuid.uuid4().hex[:8]}"
+    names = [f"{prefix}-scheduler", f"{prefix}-worker"]
+    try:
+        for name, service in zip(names, ["dask-scheduler", "dask-worker"], strict=True):
+            docker("run", "-d", "--name", name, "--network", "host", *LOCKED_DOWN, image,
+                   *command(service))
+        wait_until(lambda: "Register worker" in docker("logs", names[0], check=False).output,
+                   180, "the worker to register with the read-only scheduler")
+        flow = run_in(image, "python", "workflow/flow.py",
+                      options=[*LOCKED_DOWN, "--env", f"DASK_SCHEDULER_ADDRESS=tcp://127.0.0.1:{port}"])
+        assert "Finished in state Completed()" in flow.output
+        assert "total = 110" in flow.output
+        for name in names:
+            assert docker("inspect", "--format", "{{.State.Running}}", name).output.strip() == "true"
+    finally:
+        remove_containers(*names)

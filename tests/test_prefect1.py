@@ -2,9 +2,11 @@
 built into an image that installs exactly that lock, where the flow runs and where a registered
 run (DockerRun + script-based Local storage) finds the flow.
 
-0.15.4 runs on Python 3.9 (the newest Python of its day). 1.4.1 runs on Python 3.11: the newest
-Python the template allows for Prefect 1, so this is the test of that upper bound (1.4.1 on 3.9 is
-installed and tested on the host in test_lock.py).
+The oldest line (0.15) runs on Python 3.9 (the newest Python of its day). The newest Prefect 1
+runs on Python 3.11: the newest Python the template allows for Prefect 1, so this is the test of
+that upper bound (on 3.9 it is installed and tested on the host in test_lock.py). Its README
+journeys (install, test, run; build and run the image) are in test_journeys.py; what they cannot
+run without a Prefect 1 backend, registration and an agent's run, is imitated here.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import tomllib
 import pytest
 from packaging.version import Version
 
-from helpers import docker
+from helpers import PREFECT_LINES, docker, newest_prefect
 from lockfiles import INSTALLED_VERSIONS_SCRIPT, MARKER_ENVIRONMENT_SCRIPT, last_json_line, locked_versions
 
+OLDEST, NEWEST_1 = PREFECT_LINES[0]["newest"], newest_prefect(1)
 PROJECTS = {
-    "prefect-0.15.4-py3.9": {"prefect_version": "0.15.4", "python_version": "3.9",
-                             "base_image": "python:3.9-slim"},
-    "prefect-1.4.1-py3.11": {"prefect_version": "1.4.1", "python_version": "3.11",
-                             "base_image": "python:3.11-slim"},
+    f"prefect-{OLDEST}-py3.9": {"prefect_version": OLDEST, "python_version": "3.9",
+                                "base_image": "python:3.9-slim"},
+    f"prefect-{NEWEST_1}-py3.11": {"prefect_version": NEWEST_1, "python_version": "3.11",
+                                   "base_image": "python:3.11-slim"},
 }
 
 # What `prefect register -p workflow/flow.py` does with the flow file, minus the backend, and then
@@ -54,7 +57,8 @@ def built(request, bake_shared, base_image, project_image):
     answers = PROJECTS[request.param]
     base_image(answers["python_version"])  # the local base image must exist
     project = bake_shared(**answers)
-    return answers, project, project_image(project, "buildkit")
+    # The classic builder, as the README's `docker build` here: the journeys' layers.
+    return answers, project, project_image(project, "classic")
 
 
 def slug(project) -> str:
@@ -65,6 +69,8 @@ def run_in(image: str, *command: str, **kwargs):
     return docker("run", "--rm", "--network", "host", image, *command, timeout=300, **kwargs)
 
 
+# The newest Prefect 1's image runs the flow in its README journey (test_journeys.py).
+@pytest.mark.parametrize("built", [f"prefect-{OLDEST}-py3.9"], indirect=True)
 def test_python_workflow_flow_py_runs_the_flow_in_the_image(built):
     _, _, image = built
     result = run_in(image, "python", "workflow/flow.py")  # raises with the output on a non-zero exit

@@ -1,0 +1,331 @@
+"""Build, rebuild, size and start-up of the generated image, side by side with the alternatives,
+measured in one run on this machine (issue 9). Prints a table and the ratios the goals name.
+
+    .venv/bin/python benchmarks/build_and_start.py [--python 3.12] [--builder classic] [--runs 3]
+                                                   [--rounds 1]
+
+Variants, all of the default project (Prefect from cookiecutter.json, Docker pool, locked):
+  template        this template's Dockerfile
+  before          the template as of BEFORE_COMMIT (its own Dockerfile and .dockerignore), same lock
+  article         the article's Dockerfile (`ADD . .` then `pip install -e .`)
+  prefect-auto    Prefect's `dockerfile: auto`, built by prefect-docker's own build_docker_image
+                  step (run from a scratch virtualenv holding the project's lock), FROM the
+                  stand-in prefecthq/prefect:<version>-python<py> (tests/official_prefect_image.py)
+  template-on-prefect   this template with base_image = that Prefect image
+
+For each: a cold build (--no-cache), a rebuild after a one-line change to a component, the image's
+size. Start-up: `docker run IMAGE` until the flow's first task reports, with no PREFECT_API_URL
+(Prefect's temporary server) and with one (a `prefect server start` on 127.0.0.1); the best of
+--runs runs, interleaved. Generation: a bake that locks against `uv pip compile` alone with the
+same arguments (the command at the top of the lock), best of --runs.
+
+Other work on the machine slows every variant alike: compare ratios, not seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import official_prefect_image  # noqa: E402
+
+from helpers import (  # noqa: E402
+    COOKIECUTTER_JSON,
+    DEFAULT_PREFECT,
+    DOCKER,
+    TEMPLATE_DIR,
+    CommandFailed,
+    build_image,
+    docker,
+    find_python,
+    run,
+)
+from services import Background, free_port, http_json, wait_until  # noqa: E402
+
+# The template before issue 9's changes.
+BEFORE_COMMIT = "9046c9d"
+ARTICLE_DOCKERFILE = "FROM {base}\nWORKDIR /app\nADD . .\nRUN pip install -e .\n"
+# A run that must start Prefect's temporary server on a busy machine may take long.
+PATIENT = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
+UV = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+
+
+def bake(template: Path, output: Path, **answers) -> Path:
+    run([sys.executable, "-m", "cookiecutter", "--no-input", "-o", output, template,
+         *[f"{key}={value}" for key, value in answers.items()]], timeout=1800)
+    return next(path for path in output.iterdir() if path.is_dir())
+
+
+def template_at(commit: str, into: Path) -> Path:
+    """The template's files as of commit (git archive: nothing in the checkout changes)."""
+    archive = subprocess.run(["git", "-C", TEMPLATE_DIR, "archive", commit], check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def change_a_component(project: Path) -> None:
+    component = next(project.glob("src/*/components/component_b.py"))
+    component.write_text(component.read_text() + "\n# one more line\n")
+
+
+def timed(action, *args, **kwargs) -> float:
+    started = time.monotonic()
+    action(*args, **kwargs)
+    return time.monotonic() - started
+
+
+def image_size(tag: str) -> int:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).output)
+
+
+class Dockerfile:
+    """A variant built from a project directory by `docker build`."""
+
+    def __init__(self, name: str, project: Path, builder: str):
+        self.name, self.project, self.builder = name, project, builder
+        self.tag = f"cpd-bench-{name}-{uuid.uuid4().hex[:6]}:latest"
+
+    def build(self, cold: bool) -> float:
+        return timed(build_image, self.project, self.tag, self.builder,
+                     *(["--no-cache"] if cold else []))
+
+
+class PrefectAuto:
+    """Prefect's `dockerfile: auto`, built by prefect-docker's step itself (docker-py: the
+    classic builder), from a scratch virtualenv where the project's lock is installed."""
+
+    STEP = """
+import sys, time
+from prefect_docker.deployments.steps import build_docker_image
+started = time.monotonic()
+build_docker_image(image_name=sys.argv[1], tag="latest", dockerfile="auto", pull=False,
+                   network_mode="host", nocache=sys.argv[2] == "cold", rm=True, forcerm=True)
+print("seconds", time.monotonic() - started)
+"""
+
+    def __init__(self, project: Path, venv_python: Path):
+        self.name, self.project, self.python = "prefect-auto", project, venv_python
+        self.tag = f"cpd-bench-prefect-auto-{uuid.uuid4().hex[:6]}:latest"
+
+    def build(self, cold: bool) -> float:
+        """Seconds the step takes (timed inside its process: not Python's start-up and imports)."""
+        # The step writes its Dockerfile into the project, and refuses to overwrite one.
+        (self.project / "Dockerfile").unlink(missing_ok=True)
+        result = run([self.python, "-c", self.STEP, self.tag.split(":")[0], "cold" if cold else "warm"],
+                     cwd=self.project, timeout=1800)
+        return float(re.findall(r"^seconds (\S+)$", result.output, re.MULTILINE)[-1])
+
+
+def scratch_venv(project: Path, python_version: str, where: Path) -> Path:
+    """A virtualenv with the project's lock installed: Prefect and prefect-docker, as pinned."""
+    run([UV, "venv", "--quiet", "--python", find_python(python_version), where])
+    python = where / "bin" / "python"
+    run([UV, "pip", "install", "--quiet", "--python", python, "--require-hashes", "--no-deps",
+         "-r", project / "requirements.lock"], timeout=1800)
+    return python
+
+
+def first_task_seconds(image: str, env: dict) -> float:
+    """Seconds from `docker run IMAGE` until the flow's first task reports; the run must end
+    Completed."""
+    environment = [f"--env={key}={value}" for key, value in {**PATIENT, **env}.items()]
+    started = time.monotonic()
+    process = subprocess.Popen([DOCKER, "run", "--rm", "--network", "host", *environment,
+                                image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first, output = None, []
+    for line in process.stdout:
+        output.append(line)
+        if first is None and "Task run '" in line:
+            first = time.monotonic() - started
+    process.wait()
+    text = "".join(output)
+    if process.returncode != 0 or "Finished in state Completed()" not in text or first is None:
+        raise RuntimeError(f"{image} did not complete its flow:\n{text[-3000:]}")
+    return first
+
+
+def lock_command(project: Path) -> list[str]:
+    """The `uv pip compile ...` command recorded at the top of the project's lock."""
+    header = (project / "requirements.lock").read_text()[:2000]
+    found = re.search(r"^#\s+(uv pip compile .*)$", header, re.MULTILINE)
+    assert found, "requirements.lock records no uv command"
+    return found.group(1).split()
+
+
+def measure_generation(runs: int, python_version: str, scratch: Path) -> dict:
+    answers = {"python_version": python_version}
+    results = {"bake with lock": [], "bake without lock": [], "uv pip compile": []}
+    for attempt in range(runs):
+        out = scratch / f"gen-{attempt}"
+        results["bake with lock"].append(timed(bake, TEMPLATE_DIR, out / "a", **answers))
+        project = next((out / "a").iterdir())
+        results["bake without lock"].append(
+            timed(bake, TEMPLATE_DIR, out / "b", lock_requirements="no", **answers))
+        command = lock_command(project)
+        command[command.index("--output-file") + 1] = str(out / "compiled.lock")
+        results["uv pip compile"].append(timed(run, [UV, *command[1:]], cwd=project))
+    return {name: min(times) for name, times in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default=COOKIECUTTER_JSON["python_version"][0])
+    parser.add_argument("--builder", default="classic", choices=["classic", "buildkit"])
+    parser.add_argument("--runs", type=int, default=3, help="start-ups and bakes per variant")
+    parser.add_argument("--rounds", type=int, default=1, help="cold builds and rebuilds per variant")
+    options = parser.parse_args()
+    python, prefect = options.python, DEFAULT_PREFECT
+    base = f"python:{python}-slim"
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory(prefix="cpd-bench-") as tmp:
+        scratch = Path(tmp)
+        answers = {"python_version": python, "base_image": base}
+        project = bake(TEMPLATE_DIR, scratch / "template", **answers)
+        lock = project / "requirements.lock"
+        prefect_image = official_prefect_image.ensure(prefect, python, base, lock)
+
+        before = bake(template_at(BEFORE_COMMIT, scratch / "before-template"), scratch / "before",
+                      lock_requirements="no", **answers)
+        shutil.copy(lock, before / "requirements.lock")
+        article = scratch / "article"
+        shutil.copytree(project, article)
+        (article / "Dockerfile").write_text(ARTICLE_DOCKERFILE.format(base=base))
+        (article / ".dockerignore").unlink()
+        on_prefect = bake(TEMPLATE_DIR, scratch / "on-prefect", python_version=python,
+                          base_image=prefect_image, lock_requirements="no")
+        shutil.copy(lock, on_prefect / "requirements.lock")
+        auto = scratch / "auto" / project.name
+        shutil.copytree(project, auto)
+        venv_python = scratch_venv(project, python, scratch / "venv")
+
+        variants = [Dockerfile("template", project, options.builder),
+                    Dockerfile("before", before, options.builder),
+                    Dockerfile("article", article, options.builder),
+                    PrefectAuto(auto, venv_python),
+                    Dockerfile("template-on-prefect", on_prefect, options.builder)]
+        rows: dict[str, dict] = {}
+        try:
+            # One variant's cold build and rebuild finish before the next starts: the classic
+            # builder's cache follows the latest chain of identical steps. Rounds alternate the
+            # variants, and each keeps its best: a burst of other work then slows one round only.
+            for _ in range(options.rounds):
+                for variant in variants:
+                    docker("rmi", "-f", variant.tag, check=False)  # the last round's
+                    cold = variant.build(cold=True)
+                    change_a_component(variant.project)
+                    rebuild = variant.build(cold=False)
+                    row = rows.setdefault(variant.name, {"cold": cold, "rebuild": rebuild})
+                    row.update(cold=min(row["cold"], cold), rebuild=min(row["rebuild"], rebuild),
+                               size=image_size(variant.tag))
+            sizes = installed_sizes(variants[0].tag, base)
+
+            startup = measure_startup([variants[0], variants[1]], options.runs, venv_python,
+                                      scratch)
+            for name, times in startup.items():
+                rows[name].update(times)
+            try:
+                generation = measure_generation(options.runs, python, scratch)
+            except CommandFailed as error:  # the build and start-up figures still count
+                print(f"generation not measured: {str(error)[:2000]}", file=sys.stderr)
+                generation = None
+        finally:
+            tags = [variant.tag for variant in variants]
+            docker("rmi", "-f", *tags, check=False)
+
+    report(rows, sizes, generation, options, prefect, base, prefect_image, load_before)
+
+
+def installed_sizes(tag: str, base: str) -> dict:
+    """The base image's size and the size of what the image installs (its virtualenv)."""
+    venv = docker("run", "--rm", "--entrypoint", "du", tag, "-sb", "/opt/venv").output.split()[0]
+    return {"base": image_size(base), "venv": int(venv)}
+
+
+def measure_startup(variants, runs: int, venv_python: Path, scratch: Path) -> dict:
+    """{variant: {'start (no API)': s, 'start (API)': s}}: the best of runs, interleaved."""
+    port = free_port()
+    home = scratch / "server-home"
+    server = Background([venv_python.with_name("prefect"), "server", "start", "--host", "127.0.0.1",
+                         "--port", port], scratch / "server.log",
+                        env=dict(os.environ, PREFECT_HOME=str(home),
+                                 PREFECT_SERVER_ANALYTICS_ENABLED="false"))
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_until(lambda: http_json(f"{api}/health"), 600, "the local Prefect server")
+        times: dict[str, dict[str, list]] = {v.name: {"start (no API)": [], "start (API)": []}
+                                             for v in variants}
+        for _ in range(runs):
+            for variant in variants:
+                times[variant.name]["start (no API)"].append(first_task_seconds(variant.tag, {}))
+                times[variant.name]["start (API)"].append(
+                    first_task_seconds(variant.tag, {"PREFECT_API_URL": api}))
+    finally:
+        server.stop()
+    return {name: {kind: min(values) for kind, values in kinds.items()}
+            for name, kinds in times.items()}
+
+
+def report(rows, sizes, generation, options, prefect, base, prefect_image, load_before) -> None:
+    megabytes = 1e6
+    print(f"Prefect {prefect}, {base}, {options.builder} builder, default answers (locked); "
+          f"builds: best of {options.rounds}, start-up: best of {options.runs}; load average before/after: "
+          f"{load_before[0]:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print()
+    columns = ["cold", "rebuild", "size", "start (no API)", "start (API)"]
+    print("| variant | cold build | rebuild after a code change | image size | start (no API) "
+          "| start (API) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, row in rows.items():
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            cells.append("" if value is None else f"{value / megabytes:.0f} MB" if column == "size"
+                         else f"{value:.1f} s")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    if generation:
+        print("| generation | seconds |")
+        print("| --- | ---: |")
+        for name, seconds in generation.items():
+            print(f"| {name} | {seconds:.1f} |")
+        print()
+    t, b, auto, on = rows["template"], rows["before"], rows["prefect-auto"], rows["template-on-prefect"]
+    goals = [
+        ("rebuild / own cold build", t["rebuild"] / t["cold"], 0.05),
+        ("rebuild / prefect-auto rebuild", t["rebuild"] / auto["rebuild"], 1.5),
+        ("cold build / before's cold build", t["cold"] / b["cold"], 0.6),
+        ("template-on-prefect cold / prefect-auto cold", on["cold"] / auto["cold"], 1.5),
+        ("image / (base image + installed packages)",
+         t["size"] / (sizes["base"] + sizes["venv"]), 1.05),
+        ("start, no API / before's", t["start (no API)"] / b["start (no API)"], 0.5),
+        ("start, API set / before's", t["start (API)"] / b["start (API)"], 0.5),
+    ]
+    if generation:
+        goals.append(("bake with lock / uv pip compile alone",
+                      generation["bake with lock"] / generation["uv pip compile"], 1.5))
+    print("| ratio | measured | goal | met |")
+    print("| --- | ---: | ---: | --- |")
+    for name, value, goal in goals:
+        print(f"| {name} | {value:.3f} | <= {goal} | {'yes' if value <= goal else 'NO'} |")
+    print()
+    print(f"base image {sizes['base'] / megabytes:.0f} MB, installed packages (/opt/venv) "
+          f"{sizes['venv'] / megabytes:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The generated Makefile: one short command for each everyday task, each running exactly what the
+README gives as "the same without make", for real (`make`, GNU make 4).
+
+The stack's targets (`up`, `deploy`, `run-deployment`, `down`) and `install` run in
+tests/test_local_stack.py's Quick start; `lint` in tests/test_hygiene.py; the rest here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import COOKIECUTTER_JSON, docker, find_python, image_exists, prefect_env, run
+
+OFFLINE = {"lock_requirements": "no"}
+PREFECT2 = next(line["newest"] for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] == 2)
+PREFECT1 = [line["newest"] for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] == 1][-1]
+EVERYDAY = {"install", "test", "lint", "lock", "build", "run"}
+STACK = {"up", "down", "deploy", "run-deployment"}
+KINDS = {
+    "prefect3-docker": ({}, EVERYDAY | STACK),
+    "prefect3-process-dask": ({"work_pool_type": "process", "task_runner": "dask"}, EVERYDAY | STACK),
+    "prefect2-docker-dask": ({"prefect_version": PREFECT2, "python_version": "3.11",
+                              "task_runner": "dask"}, EVERYDAY | STACK),
+    "prefect3-kubernetes": ({"work_pool_type": "kubernetes"}, EVERYDAY | {"deploy"}),
+    "prefect1-docker": ({"prefect_version": PREFECT1, "python_version": "3.11"}, EVERYDAY),
+}
+
+
+def bake(cookies, answers: dict):
+    result = cookies.bake(extra_context={**OFFLINE, **answers})
+    assert result.exception is None, result.exception
+    return result.project_path
+
+
+def make(project, *args, env=None, check=True):
+    return run(["make", *args], cwd=project, env=env, check=check, timeout=900)
+
+
+def everyday_table(readme: str) -> dict[str, str]:
+    """{target: the same without make} from the README's "Everyday commands" table."""
+    rows = {}
+    for line in readme.splitlines():
+        match = re.match(r"^\| `make ([a-z-]+)` \| [^|]+ \| (.+) \|$", line)
+        if match:
+            rows[match.group(1)] = match.group(2)
+    return rows
+
+
+def readme_step_commands(readme: str, heading: str) -> list[str]:
+    """The commands of the first ```bash block after a heading (comments and `source` left out)."""
+    section = readme.split(heading, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #")[0].strip() for line in section.splitlines()]
+    return [command for command in commands if command and not command.startswith(("#", "source "))]
+
+
+def dry_run(project, target: str) -> str:
+    """What `make target` would run, with the virtualenv's paths left out (the README's commands
+    assume the virtualenv is active) and Compose spelled as the README spells it."""
+    output = make(project, "-n", target, "COMPOSE=docker compose").output
+    return re.sub(r"[ \t]+", " ", output.replace(".venv/bin/", ""))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_make_alone_lists_the_targets_of_each_kind_of_project(cookies, kind):
+    answers, targets = KINDS[kind]
+    project = bake(cookies, answers)
+    listed = set(re.findall(r"^  make (\S+)", make(project).output, re.MULTILINE))
+    assert listed == targets | {"help"}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_each_target_runs_the_commands_the_readme_gives(cookies, kind):
+    answers, targets = KINDS[kind]
+    project = bake(cookies, answers)
+    readme = (project / "README.md").read_text()
+    table = everyday_table(readme)
+    assert set(table) == targets, "the README's table lists every target, and no other"
+    for target, without_make in table.items():
+        ran = dry_run(project, target)
+        if target == "install":
+            expected = readme_step_commands(readme, "## 1. Install it on your machine")
+        else:
+            expected = re.findall(r"`([^`]+)`", without_make)
+        assert expected, (target, without_make)
+        for command in expected:
+            assert command in ran, f"make {target} runs:\n{ran}\nbut the README says: {command}"
+
+
+def test_the_everyday_targets_run_for_real(tmp_path, bake_shared, installed_venv, base_image,
+                                           docker_engine):
+    """`make test`, `make run` and `make build` in a project installed as the README says (the
+    virtualenv the other tests share, given to make as BIN)."""
+    answers = {"python_version": "3.11"}
+    shared = bake_shared(**answers)
+    project = tmp_path / shared.name
+    shutil.copytree(shared, project, symlinks=True)
+    bin_dir = f"BIN={installed_venv(shared, answers['python_version']) / 'bin'}"
+    env = prefect_env(tmp_path / "prefect-home", PYTHON=find_python("3.11"))
+
+    tested = make(project, "test", bin_dir, env=env)
+    assert re.search(r"\d+ passed", tested.output) and "failed" not in tested.output
+    ran = make(project, "run", bin_dir, env=env)
+    assert "total = 110" in ran.output and "Completed" in ran.output
+
+    base_image(answers["python_version"])
+    image = f"cpd-make-build-{tmp_path.name.lower()}:latest"
+    try:
+        # IMAGE_BUILD_NETWORK: the Makefile's own setting for an engine without a bridge network.
+        make(project, "build", f"IMAGE={image}", env={**env, "IMAGE_BUILD_NETWORK": "host"})
+        assert image_exists(image)
+        output = docker("run", "--rm", "--network", "host", image, timeout=300).output
+        assert "total = 110" in output
+    finally:
+        docker("rmi", "-f", image, check=False)
+
+
+def test_make_lock_makes_the_same_locks_again(tmp_path, bake_shared):
+    """Nothing changed, so `make lock` (uv run scripts/lock.py) resolves as of the same day and
+    writes the same locks, byte for byte."""
+    shared = bake_shared(python_version="3.11")
+    project = tmp_path / shared.name
+    shutil.copytree(shared, project, symlinks=True)
+    before = {name: (project / name).read_bytes() for name in ("requirements.lock", "requirements-dev.lock")}
+    # uv is the test suite's own here (requirements-dev.txt), beside its Python.
+    uv_folder = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{uv_folder}{os.pathsep}{os.environ['PATH']}", UV_PYTHON_DOWNLOADS="never")
+    make(project, "lock", env=env)
+    after = {name: (project / name).read_bytes() for name in before}
+    assert after == before
