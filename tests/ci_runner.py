@@ -146,15 +146,22 @@ class Contexts(dict):
         value = self
         for part in path.split("."):
             if not isinstance(value, dict) or part not in value:
-                if path.startswith("secrets."):
-                    return ""  # an unset secret is the empty string
+                if path.startswith(("secrets.", "needs.")):
+                    return ""  # an unset secret, and the outputs of a skipped job, are empty
+                if path.startswith("github.event."):
+                    return None  # a property the event's payload lacks is null
                 raise KeyError(f"the workflow reads {path}, which this run does not provide")
             value = value[part]
         return value
 
 
+STATUS_FUNCTIONS = re.compile(r"\b(?:success|failure|always|cancelled)\(\)")
+
+
 def evaluate(expression: str, contexts: Contexts, status: str = "success"):
-    """A GitHub expression (the parts of the language the generated workflow uses)."""
+    """A GitHub expression (the parts of the language the generated workflow uses). `status` is
+    what the status functions see: "success", "failure" or "skipped" (an ancestor job skipped,
+    which makes success() false, as on GitHub)."""
     python, position = [], 0
     text = expression.strip()
     while position < len(text):
@@ -168,7 +175,7 @@ def evaluate(expression: str, contexts: Contexts, status: str = "success"):
             python.append({"&&": " and ", "||": " or ", "!": " not "}.get(value, f" {value} "))
         elif kind == "call":
             python.append({"always": "True", "success": repr(status == "success"),
-                           "failure": repr(status == "failure")}[value])
+                           "failure": repr(status == "failure"), "cancelled": "False"}[value])
         elif value in ("true", "false", "null"):
             python.append({"true": "True", "false": "False", "null": "None"}[value])
         else:
@@ -229,11 +236,23 @@ class GitHubRun:
     def jobs(self) -> list[str]:
         return job_order(self.workflow["jobs"])
 
+    def ancestors(self, job_name: str) -> set[str]:
+        jobs = self.workflow["jobs"]
+        direct = set(as_list(jobs[job_name].get("needs")))
+        return direct.union(*(self.ancestors(need) for need in direct))
+
     def will_run(self, job_name: str) -> bool:
+        """The job's `if:`, as GitHub reads it: without a status function, `success() && (...)`,
+        where success() means every job it needs, directly or not, succeeded (not skipped)."""
         job = self.workflow["jobs"][job_name]
-        contexts = Contexts(self.contexts, needs={n: self.needs.get(n, {"outputs": {}})
+        contexts = Contexts(self.contexts, needs={n: self.needs.get(n, {"outputs": {}, "result": "success"})
                                                   for n in as_list(job.get("needs"))})
-        return bool(evaluate(str(job.get("if", "success()")), contexts))
+        results = {self.needs.get(n, {}).get("result", "success") for n in self.ancestors(job_name)}
+        status = "failure" if "failure" in results else "skipped" if "skipped" in results else "success"
+        condition = str(job.get("if", "success()"))
+        if not STATUS_FUNCTIONS.search(condition):
+            condition = f"success() && ({condition})"
+        return bool(evaluate(condition, contexts, status))
 
     def step_will_run(self, job_name: str, step: dict) -> bool:
         return bool(evaluate(str(step.get("if", "success()")), self.contexts))
@@ -297,6 +316,7 @@ class GitHubRun:
             "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace),
             "GITHUB_SHA": github["sha"], "GITHUB_REF": github["ref"], "GITHUB_REF_NAME": github["ref_name"],
             "GITHUB_REF_TYPE": github["ref_type"], "GITHUB_EVENT_NAME": github["event_name"],
+            "GITHUB_HEAD_REF": github.get("head_ref", ""),
             "GITHUB_REPOSITORY": github["repository"], "GITHUB_REPOSITORY_OWNER": github["repository_owner"],
             "GITHUB_SERVER_URL": "https://github.com", "GITHUB_ACTOR": github["actor"],
             "GITHUB_ENV": str(env_file), "GITHUB_OUTPUT": str(output_file), "GITHUB_PATH": str(path_file),
@@ -312,7 +332,10 @@ class GitHubRun:
         bin_dir = None
         if action == "actions/checkout":
             assert inputs.get("persist-credentials") is False, "checkout keeps the token in .git/config"
-            self.runner.workspace(job_name)
+            path = self.runner.workspace(job_name)
+            ref = as_text(substitute(inputs.get("ref", ""), self.contexts))
+            if ref:  # a branch or a commit of the repository, instead of the event's commit
+                run(["git", "checkout", "--quiet", ref], cwd=path)
         elif action == "actions/setup-python":
             assert str(inputs["python-version"]) == self.runner.python_version
             bin_dir = self.runner.python_bin(job_name)

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
-from ci_runner import GitHubRun, GitLabRun, Runner
+from ci_runner import DEV_BIN, GitHubRun, GitLabRun, Runner, substitute
 from helpers import (
     COOKIECUTTER_JSON,
     IN_CI,
@@ -416,6 +416,48 @@ def assert_a_worker_pulls_and_runs(stack: PrefectStack, project: Path, image: st
 GITHUB_RUN = {"ci": "github", "python_version": "3.11"}
 
 
+def test_a_dependabot_pull_request_gets_its_locks_made_again_and_committed(bake_shared, tmp_path):
+    """Dependabot bumps a pin of requirements.txt and cannot run scripts: the workflow's relock
+    job makes both locks again and pushes them to the pull request's branch, and the checks then
+    run on that commit. Other pull requests are not touched."""
+    project = bake_shared(**GITHUB_RUN, extra_requirements="idna==3.9")
+    repository_path, sha = git_repository(project, tmp_path / slug(project))
+    branch = "dependabot/pip/idna-3.10"
+    env = dict(os.environ, GIT_AUTHOR_NAME="dependabot[bot]", GIT_AUTHOR_EMAIL="bot@example.com",
+               GIT_COMMITTER_NAME="dependabot[bot]", GIT_COMMITTER_EMAIL="bot@example.com")
+    run(["git", "checkout", "--quiet", "-b", branch], cwd=repository_path)
+    requirements = repository_path / "requirements.txt"
+    requirements.write_text(requirements.read_text().replace("idna==3.9", "idna==3.10"))
+    run(["git", "commit", "--quiet", "-am", "Bump idna from 3.9 to 3.10"], cwd=repository_path, env=env)
+    bumped = run(["git", "rev-parse", "HEAD"], cwd=repository_path).output.strip()
+    run(["git", "checkout", "--quiet", "main"], cwd=repository_path)
+    runner = Runner(tmp_path / "ci", repository_path, bumped, GITHUB_RUN["python_version"])
+
+    def pull_request(author: str) -> GitHubRun:
+        event = github_event(bumped, "pull_request", "refs/pull/9/merge")
+        event.update(head_ref=branch, event={**event["event"], "pull_request": {
+            "user": {"login": author}, "head": {"repo": {"full_name": event["repository"]}}}})
+        return GitHubRun(runner, repository_path / GITHUB_WORKFLOW, event)
+
+    assert not pull_request("a-contributor").will_run("relock")
+    bot = pull_request("dependabot[bot]")
+    assert bot.run_job("relock")
+    relocked = bot.needs["relock"]["outputs"]["commit"]
+    assert relocked and relocked != bumped
+    assert run(["git", "rev-parse", branch], cwd=repository_path).output.strip() == relocked
+    assert run(["git", "show", "--format=%an", "--no-patch", relocked], cwd=repository_path
+               ).output.strip() == "github-actions[bot]"
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        text = run(["git", "show", f"{relocked}:{lock}"], cwd=repository_path).output
+        assert "\nidna==3.10 " in text and "idna==3.9 " not in text, lock
+    # The checks run next, on the relocked commit, and the locks now agree with the pins.
+    assert bot.will_run("check")
+    check_out = bot.workflow["jobs"]["check"]["steps"][0]
+    assert substitute(check_out["with"]["ref"], bot.contexts) == relocked
+    run(["git", "checkout", "--quiet", relocked], cwd=repository_path)
+    run([DEV_BIN / "uv", "run", "scripts/lock.py", "--check"], cwd=repository_path, timeout=300)
+
+
 def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pushed(
         bake_shared, registry, base_image, tmp_path):
     """Prefect 3, a registry given (image_registry): the workflow for a pull request, a push to
@@ -439,7 +481,8 @@ def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pu
 
         # A push to the default branch: check, build and push, deploy.
         push = GitHubRun(runner, workflow, github_event(sha, "push", "refs/heads/main"))
-        assert push.jobs() == ["check", "build", "deploy"]
+        assert push.jobs() == ["relock", "check", "build", "deploy"]
+        assert not push.run_job("relock"), "only Dependabot's pull requests are locked again"
         assert push.run_job("check") and push.run_job("build")
         assert {sha, "latest"} <= registry_tags(registry, repository)
         labels = json.loads(docker("image", "inspect", "-f", "{{json .Config.Labels}}",

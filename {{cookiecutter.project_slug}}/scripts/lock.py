@@ -37,6 +37,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,8 +248,9 @@ def reuploaded(uv_output: str, cutoff: datetime.date, known: dict) -> dict[str, 
 # ------------------------------------------------------------------------------ uv
 
 
-def run_uv(arguments: list[str]) -> tuple[int, str]:
-    """Run uv, showing its messages as they come (verbatim); return (exit status, messages)."""
+def run_uv(arguments: list[str], echo: bool = True) -> tuple[int, str]:
+    """Run uv, showing its messages as they come (verbatim) unless echo is False; return
+    (exit status, messages)."""
     uv = os.environ.get("UV") or shutil.which("uv") or "uv"  # `uv run` sets UV to itself
     env = dict(os.environ)
     if not (env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL")) and env.get("PIP_INDEX_URL"):
@@ -263,13 +265,14 @@ def run_uv(arguments: list[str]) -> tuple[int, str]:
     )
     messages = []
     for line in process.stderr:
-        sys.stderr.write(line)
+        if echo:
+            sys.stderr.write(line)
         messages.append(line)
     return process.wait(), "".join(messages)
 
 
 def compile_lock(
-    output: str, python: str, releases: dict[str, Release], extra: list[str]
+    output: str, python: str, releases: dict[str, Release], extra: list[str], echo: bool = True
 ) -> tuple[int, str, datetime.date | None]:
     """uv pip compile requirements.txt [extra] into output; (status, uv's messages, cutoff)."""
     cutoff, own = cutoffs(releases)
@@ -282,7 +285,7 @@ def compile_lock(
         for name, day in sorted(own.items()):
             dates += ["--exclude-newer-package", f"{name}={day.isoformat()}"]
         arguments = ["pip", "compile", REQUIREMENTS, *extra, *universal, *dates]
-        status, messages = run_uv([*arguments, "--output-file", output])
+        status, messages = run_uv([*arguments, "--output-file", output], echo)
         later = reuploaded(messages, cutoff, own) if status and cutoff else {}
         if not later:
             return status, messages, cutoff
@@ -422,10 +425,19 @@ def yanked(pin: Pin, release: Release) -> list[str]:
 
 def lock(runtime: list[Pin], test: list[Pin], python: str) -> list[str]:
     """Write both locks; the problems that stop them, as messages."""
-    releases = {pin.name: look_up(pin) for pin in runtime + test}
-    status, messages, cutoff = compile_lock(
-        LOCK, python, {pin.name: releases[pin.name] for pin in runtime}, []
-    )
+    pins = runtime + test
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one index page per pin, fetched at once
+        releases = dict(zip((pin.name for pin in pins), pool.map(look_up, pins)))
+    group = ["--group", TEST_GROUP] if test else []
+    # The dev lock is first resolved beside the runtime lock, unconstrained and quietly: two
+    # resolutions at once take about the time of one. When it holds the runtime lock's versions
+    # (the usual case) it stands; otherwise it is resolved again below, constrained to them.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first_try = pool.submit(compile_lock, DEV_LOCK, python, releases, group, False)
+        status, messages, cutoff = compile_lock(
+            LOCK, python, {pin.name: releases[pin.name] for pin in runtime}, []
+        )
+        dev_status = first_try.result()[0]
     if status:
         return explain(messages, runtime, releases, python, cutoff)
     if cutoff is None:
@@ -436,10 +448,12 @@ def lock(runtime: list[Pin], test: list[Pin], python: str) -> list[str]:
         )
     # The test group joins the same versions: requirements.lock constrains them, so the later
     # date of a test pin cannot move the packages the image runs.
-    group = ["--group", TEST_GROUP] if test else []
-    status, messages, cutoff = compile_lock(
-        DEV_LOCK, python, releases, [*group, "--constraints", LOCK]
-    )
+    if dev_status == 0 and not check_lock(DEV_LOCK, [], same_as=LOCK):
+        status = 0
+    else:
+        status, messages, cutoff = compile_lock(
+            DEV_LOCK, python, releases, [*group, "--constraints", LOCK]
+        )
     if status:
         return explain(messages, runtime + test, releases, python, cutoff) + [
             f"(The {TEST_GROUP} group in {PYPROJECT} must work with the versions in {LOCK}.)"
