@@ -55,6 +55,19 @@ def pytest_configure(config):
         docker("rmi", "-f", *stale, check=False)
 
 
+# What only the nightly run (CPD_NIGHTLY=1 tests/run -m nightly) runs: variants whose every
+# command a CI run already runs in another variant, kept out of CI to hold it under 30 minutes.
+NIGHTLY = os.environ.get("CPD_NIGHTLY") == "1"
+NIGHTLY_ONLY = (pytest.mark.nightly,
+                pytest.mark.skipif(not NIGHTLY, reason="nightly only (CPD_NIGHTLY=1): CI runs the same "
+                                                       "commands in another variant"))
+
+
+def nightly_only(value, id: str):
+    """A parameter of a test that only the nightly run takes."""
+    return pytest.param(value, id=id, marks=NIGHTLY_ONLY)
+
+
 def unavailable(reason: str):
     """Missing infrastructure is a failure in CI (it must be there) and a skip elsewhere."""
     if IN_CI:

@@ -311,6 +311,7 @@ class Journey:
     then: tuple[Then, ...] = ()
     pick: Callable[[Command], bool] = lambda command: True  # the commands of its sections it runs
     timeout: float = 900  # seconds, for any one command
+    nightly: bool = False  # run by the nightly run only (CI runs its commands in another journey)
 
 
 INSTALL_SECTION = "Install it on your machine"

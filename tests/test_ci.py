@@ -133,7 +133,8 @@ def test_every_action_is_pinned_to_a_full_commit_sha_with_its_release_beside_it(
 
 def test_permissions_are_least_privilege(ci_variants):
     """Read-only at the top; `packages: write` only on the job that pushes, and only when it pushes
-    to ghcr.io with the workflow's own token; no job asks for anything else."""
+    to ghcr.io with the workflow's own token; `contents: write` only on the job that commits
+    Dependabot's new locks to its own branch; no job asks for anything else."""
     for name, project in ci_variants.items():
         answers = VARIANTS[name]
         if answers["ci"] != "github":
@@ -143,7 +144,8 @@ def test_permissions_are_least_privilege(ci_variants):
         ghcr = answers["image_registry"] in ("", REGISTRIES["ghcr"])
         for job_name, job in workflow["jobs"].items():
             expected = ({"contents": "read", "packages": "write"} if job_name == "build" and ghcr
-                        else {"contents": "read"} if job_name == "build" else None)
+                        else {"contents": "read"} if job_name == "build"
+                        else {"contents": "write"} if job_name == "relock" else None)
             assert job.get("permissions") == expected, (name, job_name, job.get("permissions"))
 
 

@@ -11,6 +11,7 @@ import tomllib
 import uuid
 
 import pytest
+from conftest import nightly_only
 
 from helpers import (
     COOKIECUTTER_JSON,
@@ -22,8 +23,9 @@ from helpers import (
 )
 
 BUILDERS = ["classic", "buildkit"]
-PYTHONS = ["3.11", "3.12", "3.13"]
 DEFAULT_PYTHON = COOKIECUTTER_JSON["python_version"][0]  # the answer a user gets by pressing Enter
+# The default Python and the newest in every run; 3.11 (which the journeys build on too) nightly.
+PYTHONS = [DEFAULT_PYTHON, "3.13", nightly_only("3.11", id="3.11")]
 # How issue 11 asks every container of the project to run: nothing writable but /tmp, no Linux
 # capabilities, no privilege gained through setuid binaries.
 LOCKED_DOWN = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
@@ -32,7 +34,7 @@ LOCKED_DOWN = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
 
 @pytest.fixture(scope="module")
 def project_for(bake_shared, base_image):
-    """project_for('3.11'): the default project, for that Python and its python:X-slim base."""
+    """project_for('3.12'): the default project, for that Python and its python:X-slim base."""
 
     def bake(python_version: str):
         return bake_shared(python_version=python_version, base_image=base_image(python_version))
@@ -82,7 +84,7 @@ def test_the_image_builds_and_its_default_command_runs_the_flow(project_for, pro
 def test_the_articles_commands_work_verbatim(project_for, project_image):
     """`docker build . -t test:latest`, then `docker run -it test:latest sh` and, inside,
     `python workflow/flow.py` (the shell reads the command from standard input here)."""
-    project = project_for("3.11")
+    project = project_for(DEFAULT_PYTHON)
     project_image(project, "classic")  # shares the layer cache: this build reuses it
     try:
         build_image(project, "test:latest", "classic")
@@ -97,8 +99,8 @@ def test_the_articles_commands_work_verbatim(project_for, project_image):
 def test_a_code_only_change_reruns_no_step_and_changes_only_the_code_layer(
         project_for, project_image, tmp_path, scratch_image, builder):
     project = tmp_path / "project"
-    shutil.copytree(project_for("3.11"), project)
-    project_image(project_for("3.11"), builder)  # the session's build of it: a warm layer cache
+    shutil.copytree(project_for(DEFAULT_PYTHON), project)
+    project_image(project_for(DEFAULT_PYTHON), builder)  # the session's build of it: a warm layer cache
     before = scratch_image()
     build_image(project, before, builder)
 
@@ -139,7 +141,7 @@ def layers(image: str) -> list[str]:
 
 def test_secrets_and_clutter_stay_out_of_the_image(project_for, tmp_path, scratch_image):
     project = tmp_path / "project"
-    shutil.copytree(project_for("3.11"), project)
+    shutil.copytree(project_for(DEFAULT_PYTHON), project)
     (project / ".env").write_text("API_TOKEN=planted-secret-7f3a\n")
     (project / ".env.production").write_text("API_TOKEN=planted-secret-7f3a\n")
     (project / ".venv" / "bin").mkdir(parents=True)
@@ -211,15 +213,15 @@ def wait_for_log(container: str, text: str, timeout: float) -> None:
 def test_a_base_image_with_an_older_python_fails_the_build_with_a_clear_message(
         project_for, base_image, tmp_path):
     project = tmp_path / "project"
-    shutil.copytree(project_for("3.11"), project)
+    shutil.copytree(project_for(DEFAULT_PYTHON), project)
     dockerfile = project / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text().replace("FROM python:3.11-slim",
+    dockerfile.write_text(dockerfile.read_text().replace(f"FROM {base_image(DEFAULT_PYTHON)}",
                                                          f"FROM {base_image('3.9')}"))
     for builder in BUILDERS:
         result = build_image(project, f"cpd-never-{uuid.uuid4().hex[:8]}:x", builder, check=False)
         assert result.returncode != 0
-        assert ("ERROR: the base image (FROM) has Python 3.9; this project needs Python 3.11 or "
-                "newer. Use an image such as python:3.11-slim.") in result.output
+        assert (f"ERROR: the base image (FROM) has Python 3.9; this project needs Python {DEFAULT_PYTHON} "
+                f"or newer. Use an image such as python:{DEFAULT_PYTHON}-slim.") in result.output
 
 
 def test_a_base_image_without_python_fails_the_build_with_a_clear_message(

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import nightly_only
 
 from helpers import docker, newest_prefect
 from helpers import run as run_command
@@ -152,17 +153,19 @@ def dask_workers(run: JourneyRun) -> list[str]:
                   "--filter", "label=com.docker.compose.service=dask-worker").output.split()
 
 
-def transforms_per_dask_worker(run: JourneyRun, step) -> dict[str, int]:
-    """{worker container: transform task runs that completed in it while step ran}: read from the
-    containers' own logs, where Prefect logs the task runs a Dask worker runs."""
+def transforms_per_dask_worker(run: JourneyRun, step) -> dict[str, list[str]]:
+    """{worker container: the transform task runs that completed in it while step ran}: read from
+    the containers' own logs, where Prefect logs the task runs a Dask worker runs."""
     since = f"{step.started - 1:.3f}"
-    return {worker: len(TASK_COMPLETED.findall(docker("logs", "--since", since, worker).output))
+    return {worker: TASK_COMPLETED.findall(docker("logs", "--since", since, worker).output)
             for worker in dask_workers(run)}
 
 
 def the_tasks_ran_on_the_clusters_workers(run: JourneyRun, step) -> None:
-    counts = step.seen["transforms"]
-    assert sum(counts.values()) == 10, (counts, step.output[-3000:])
+    ran = step.seen["transforms"]
+    # The flow's ten transforms completed on the cluster's workers. (At least ten: on a loaded
+    # machine Dask may run a task again on another worker when it thinks the first one lost.)
+    assert sum(len(names) for names in ran.values()) >= 10, (ran, step.output[-3000:])
 
 
 def dask_flow_runs_on_the_cluster(run: JourneyRun) -> None:
@@ -232,9 +235,9 @@ def journeys_for(api: int) -> list[Journey]:
         Journey(f"prefect{api}-image", answers, IMAGE, (the_flow_completes_in_the_image,),
                 after_install=False),
         Journey(f"prefect{api}-docker-pool", answers, ("Deploy it to a Docker work pool",),
-                (the_docker_deployment_runs_in_its_image,)),
+                (the_docker_deployment_runs_in_its_image,), nightly=True),
         Journey(f"prefect{api}-process-pool", process, ("Deploy it to a process work pool",),
-                (the_process_worker_in_the_image_runs_the_deployment,)),
+                (the_process_worker_in_the_image_runs_the_deployment,), nightly=api == 2),
         # The project's own tests of its Dask runner run for the newest Prefect only: each starts
         # a local cluster, a minute of two busy cores.
         Journey(f"prefect{api}-dask", dask, own_tests + DASK,
@@ -260,7 +263,11 @@ JOURNEYS = [
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("journey", JOURNEYS, ids=[j.name for j in JOURNEYS])
+# Nightly only: the Docker-pool journeys (each Dask journey runs that same section, on a Docker
+# worker, and checks the run's container and image the same way) and Prefect 2's process pool
+# (Prefect 3's runs in CI).
+@pytest.mark.parametrize("journey", [nightly_only(j, j.name) if j.nightly else pytest.param(j, id=j.name)
+                                     for j in JOURNEYS])
 def test_the_readme_journey_works_as_written(journey, journey_bake, installed, tools, tmp_path,
                                              session_token, docker_engine, base_image):
     base_image(journey.answers["python_version"])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import unavailable
+from conftest import nightly_only, unavailable
 
 from helpers import COOKIECUTTER_JSON, docker, find_python, image_exists, run
 from journeys import readme_section
@@ -216,6 +216,12 @@ class Stack:
         return run(["docker-compose", *args], cwd=self.project, env=self.env, timeout=300,
                    check=check)
 
+    def health(self, service: str) -> str:
+        """What the engine says of the service's healthcheck ("healthy", "starting", ...). Asked of
+        the engine: compose 1.29's `ps` wraps long names across lines."""
+        [container] = self.compose("ps", "-q", service).output.split()
+        return docker("inspect", "-f", "{{.State.Health.Status}}", container).output.strip()
+
     def containers(self) -> list[str]:
         return docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.name}",
                       check=False).output.split()
@@ -324,9 +330,8 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
         assert result.returncode == 0, f"$ {command}\n{result.output[-5000:]}"
 
     # `up` returned only once the worker was healthy, and no network was created for it.
-    ps = stack.compose("ps").output
     for service in ("prefect-server", "prefect-worker"):
-        assert re.search(rf"{service}.*Up \(healthy\)", ps), ps
+        assert stack.health(service) == "healthy", stack.compose("ps").output
     assert "Flow run finished successfully in 'Completed'" in outputs["make run-deployment"]
     flow_run = stack.finished_run()
     assert flow_run["state"]["type"] == "COMPLETED"
@@ -341,7 +346,10 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
     assert_nothing_left_running(stack)
 
 
-@pytest.mark.parametrize("answers", list(STACKS.values()), ids=list(STACKS))
+# Prefect 2's stack (the same compose file, with Prefect 2's server image) runs nightly only.
+@pytest.mark.parametrize("answers", [nightly_only(answers, name) if name.startswith("prefect2")
+                                     else pytest.param(answers, id=name)
+                                     for name, answers in STACKS.items()])
 def test_the_local_stack_runs_the_deployment_to_completed(request, tmp_path, bake_shared,
                                                           installed_venv, prefect_server_image,
                                                           tools, compose_cli, docker_engine,

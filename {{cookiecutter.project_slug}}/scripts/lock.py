@@ -427,7 +427,7 @@ def lock(runtime: list[Pin], test: list[Pin], python: str) -> list[str]:
     """Write both locks; the problems that stop them, as messages."""
     pins = runtime + test
     with ThreadPoolExecutor(max_workers=8) as pool:  # one index page per pin, fetched at once
-        releases = dict(zip((pin.name for pin in pins), pool.map(look_up, pins)))
+        releases = dict(pool.map(lambda pin: (pin.name, look_up(pin)), pins))
     group = ["--group", TEST_GROUP] if test else []
     # The dev lock is first resolved beside the runtime lock, unconstrained and quietly: two
     # resolutions at once take about the time of one. When it holds the runtime lock's versions

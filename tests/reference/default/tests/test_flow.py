@@ -8,7 +8,9 @@ from my_data_workflow.flows import extract, load, main_flow, transform
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_database():
-    with prefect_test_harness():
+    # Prefect 3 starts a temporary server for the tests; on a busy CI machine it may need more than
+    # the default 30 s to answer.
+    with prefect_test_harness(server_startup_timeout=120):
         yield
 
 

@@ -19,8 +19,9 @@ Run it after every change to requirements.txt or to the `test` group of pyprojec
 Both are resolved by `uv pip compile` as of the day after your newest pin was first uploaded:
 old pins get the dependencies of their day, which work with them (today's break them), and the
 same pins give the same lock next year. The exact uv command stands at the top of each lock.
-Every pin is then checked to be in the locks at its version, and every entry to carry hashes.
-When anything is wrong, the locks are left as they were and the message names the line to fix.
+Every pin is then checked to be in the locks at its version, and every entry to carry hashes;
+a pinned release its maintainers yanked is refused (uv only warns). When anything is wrong, uv's
+own words are shown, the locks are left as they were, and a message names the line to fix.
 The package index is the one uv uses: UV_DEFAULT_INDEX, UV_INDEX_URL, else PIP_INDEX_URL, else PyPI.
 """
 
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,8 +248,9 @@ def reuploaded(uv_output: str, cutoff: datetime.date, known: dict) -> dict[str, 
 # ------------------------------------------------------------------------------ uv
 
 
-def run_uv(arguments: list[str]) -> tuple[int, str]:
-    """Run uv, showing its messages as they come (verbatim); return (exit status, messages)."""
+def run_uv(arguments: list[str], echo: bool = True) -> tuple[int, str]:
+    """Run uv, showing its messages as they come (verbatim) unless echo is False; return
+    (exit status, messages)."""
     uv = os.environ.get("UV") or shutil.which("uv") or "uv"  # `uv run` sets UV to itself
     env = dict(os.environ)
     if not (env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL")) and env.get("PIP_INDEX_URL"):
@@ -262,23 +265,27 @@ def run_uv(arguments: list[str]) -> tuple[int, str]:
     )
     messages = []
     for line in process.stderr:
-        sys.stderr.write(line)
+        if echo:
+            sys.stderr.write(line)
         messages.append(line)
     return process.wait(), "".join(messages)
 
 
 def compile_lock(
-    output: str, python: str, releases: dict[str, Release], extra: list[str]
+    output: str, python: str, releases: dict[str, Release], extra: list[str], echo: bool = True
 ) -> tuple[int, str, datetime.date | None]:
     """uv pip compile requirements.txt [extra] into output; (status, uv's messages, cutoff)."""
     cutoff, own = cutoffs(releases)
+    # No --only-binary: it would refuse Prefect 1.4.1 on Python 3.11, which installs and runs
+    # (msgpack 1.0.4 has no wheel for 3.11; its source falls back to pure Python), and for
+    # Prefect 2.20 on 3.11 it silently swaps pendulum 2.1.2 for pendulum 0.4, of 2015.
     universal = ["--universal", "--python-version", python, "--generate-hashes"]
     while True:
         dates = ["--exclude-newer", cutoff.isoformat()] if cutoff else []
         for name, day in sorted(own.items()):
             dates += ["--exclude-newer-package", f"{name}={day.isoformat()}"]
         arguments = ["pip", "compile", REQUIREMENTS, *extra, *universal, *dates]
-        status, messages = run_uv([*arguments, "--output-file", output])
+        status, messages = run_uv([*arguments, "--output-file", output], echo)
         later = reuploaded(messages, cutoff, own) if status and cutoff else {}
         if not later:
             return status, messages, cutoff
@@ -418,10 +425,19 @@ def yanked(pin: Pin, release: Release) -> list[str]:
 
 def lock(runtime: list[Pin], test: list[Pin], python: str) -> list[str]:
     """Write both locks; the problems that stop them, as messages."""
-    releases = {pin.name: look_up(pin) for pin in runtime + test}
-    status, messages, cutoff = compile_lock(
-        LOCK, python, {pin.name: releases[pin.name] for pin in runtime}, []
-    )
+    pins = runtime + test
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one index page per pin, fetched at once
+        releases = dict(pool.map(lambda pin: (pin.name, look_up(pin)), pins))
+    group = ["--group", TEST_GROUP] if test else []
+    # The dev lock is first resolved beside the runtime lock, unconstrained and quietly: two
+    # resolutions at once take about the time of one. When it holds the runtime lock's versions
+    # (the usual case) it stands; otherwise it is resolved again below, constrained to them.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first_try = pool.submit(compile_lock, DEV_LOCK, python, releases, group, False)
+        status, messages, cutoff = compile_lock(
+            LOCK, python, {pin.name: releases[pin.name] for pin in runtime}, []
+        )
+        dev_status = first_try.result()[0]
     if status:
         return explain(messages, runtime, releases, python, cutoff)
     if cutoff is None:
@@ -432,10 +448,12 @@ def lock(runtime: list[Pin], test: list[Pin], python: str) -> list[str]:
         )
     # The test group joins the same versions: requirements.lock constrains them, so the later
     # date of a test pin cannot move the packages the image runs.
-    group = ["--group", TEST_GROUP] if test else []
-    status, messages, cutoff = compile_lock(
-        DEV_LOCK, python, releases, [*group, "--constraints", LOCK]
-    )
+    if dev_status == 0 and not check_lock(DEV_LOCK, [], same_as=LOCK):
+        status = 0
+    else:
+        status, messages, cutoff = compile_lock(
+            DEV_LOCK, python, releases, [*group, "--constraints", LOCK]
+        )
     if status:
         return explain(messages, runtime + test, releases, python, cutoff) + [
             f"(The {TEST_GROUP} group in {PYPROJECT} must work with the versions in {LOCK}.)"

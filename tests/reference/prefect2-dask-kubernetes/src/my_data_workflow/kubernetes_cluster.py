@@ -27,17 +27,17 @@ SIZE_VARIABLES = {
 # Who the flow run's pod is (the downward API fills these in, see the base job template).
 POD_VARIABLES = {"name": "POD_NAME", "uid": "POD_UID", "namespace": "POD_NAMESPACE"}
 
-# The image's user (Dockerfile: USER 10001:10001) and the only places it writes: its home
-# (Prefect's and Dask's settings and caches) and /tmp (Dask's spill space). The root filesystem
-# is read-only; these two are empty directories of the pod.
+# The image's user (Dockerfile: USER 10001:10001) and the only places it writes: /tmp (Prefect's
+# home, PREFECT_HOME in the Dockerfile, and Dask's spill space) and the user's home (Dask's
+# settings). The root filesystem is read-only; these two are empty directories of the pod.
 USER_ID = 10001
 WRITABLE = {"tmp": "/tmp", "home": "/home/flow"}
 # The Secret the Prefect worker reads the Prefect Cloud API key from (prefect-worker.yaml): the
 # Dask workers report task states with it. Referenced, never copied; optional without Cloud.
 API_KEY_SECRET = {"name": "prefect-api-key", "key": "key", "optional": True}
-# The flow's own secrets (README: "Secrets"): every key of this Secret becomes an environment
-# variable of the flow run and of its Dask workers, where its tasks run.
-FLOW_SECRETS = "flow-secrets"
+# The flow's own secrets (README: "Security on Kubernetes"): every key of this Secret becomes an
+# environment variable of the flow run and of its Dask workers, where its tasks run.
+FLOW_SECRETS = {"name": "flow-secrets", "optional": True}
 # No registry: the cluster's nodes have the image already (README), so no pull credentials.
 IMAGE_PULL_SECRETS: list[dict] = []
 PART_OF = "my-data-workflow"
@@ -94,14 +94,15 @@ def pod_spec(container: dict) -> dict:
         },
         "imagePullSecrets": IMAGE_PULL_SECRETS,
         "containers": [container],
-        "volumes": [{"name": name, "emptyDir": {}} for name in WRITABLE],
+        "volumes": [dict(name=name, emptyDir={}) for name in WRITABLE],
     }
 
 
 def prefect_env(environ: Mapping[str, str]) -> list[dict]:
     """What a Dask worker needs to report task states: the flow run's API, and the key by
     reference to its Secret."""
-    env = [{"name": "PREFECT_API_KEY", "valueFrom": {"secretKeyRef": dict(API_KEY_SECRET)}}]
+    key = {"secretKeyRef": dict(API_KEY_SECRET)}
+    env = [{"name": "PREFECT_API_KEY", "valueFrom": key}]
     if environ.get("PREFECT_API_URL"):
         env.insert(0, {"name": "PREFECT_API_URL", "value": environ["PREFECT_API_URL"]})
     return env
@@ -122,37 +123,55 @@ def cluster_spec(name: str, environ: Mapping[str, str] = os.environ) -> dict:
         metadata["ownerReferences"] = [
             {"apiVersion": "v1", "kind": "Pod", "name": owner_name, "uid": owner_uid}
         ]
-    scheduler = pod_spec({
-        "name": "scheduler",
-        "image": image,
-        "args": ["dask", "scheduler", "--host", "0.0.0.0", "--dashboard-address", ":8787"],
-        "ports": [
-            {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
-            {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"},
-        ],
-        "readinessProbe": health_probe("http-dashboard", periodSeconds=1, timeoutSeconds=5),
-        "livenessProbe": health_probe("http-dashboard", initialDelaySeconds=15, periodSeconds=20),
-        "resources": resources(size["scheduler_cpu"], size["scheduler_memory"]),
-    })
-    worker = pod_spec({
-        "name": "worker",
-        "image": image,
-        # The operator sets DASK_WORKER_NAME and DASK_SCHEDULER_ADDRESS (which `dask worker`
-        # reads); Dask sizes its threads and memory by the limits below.
-        "args": ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard-address", ":8788"],
-        "env": prefect_env(environ),
-        "envFrom": [{"secretRef": {"name": FLOW_SECRETS, "optional": True}}],
-        "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
-        "livenessProbe": health_probe("http-dashboard", initialDelaySeconds=15, periodSeconds=20),
-        "resources": resources(size["worker_cpu"], size["worker_memory"]),
-    })
+    scheduler = pod_spec(
+        {
+            "name": "scheduler",
+            "image": image,
+            "args": ["dask", "scheduler", "--host", "0.0.0.0", "--dashboard-address", ":8787"],
+            "ports": [
+                {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
+                {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"},
+            ],
+            "readinessProbe": health_probe("http-dashboard", periodSeconds=1, timeoutSeconds=5),
+            "livenessProbe": health_probe(
+                "http-dashboard", initialDelaySeconds=15, periodSeconds=20
+            ),
+            "resources": resources(size["scheduler_cpu"], size["scheduler_memory"]),
+        }
+    )
+    worker = pod_spec(
+        {
+            "name": "worker",
+            "image": image,
+            # The operator sets DASK_WORKER_NAME and DASK_SCHEDULER_ADDRESS (which `dask worker`
+            # reads); Dask sizes its threads and memory by the limits below.
+            "args": [
+                "dask",
+                "worker",
+                "--name",
+                "$(DASK_WORKER_NAME)",
+                "--dashboard-address",
+                ":8788",
+            ],
+            "env": prefect_env(environ),
+            "envFrom": [{"secretRef": dict(FLOW_SECRETS)}],
+            "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
+            "livenessProbe": health_probe(
+                "http-dashboard", initialDelaySeconds=15, periodSeconds=20
+            ),
+            "resources": resources(size["worker_cpu"], size["worker_memory"]),
+        }
+    )
     return {
         "apiVersion": "kubernetes.dask.org/v1",
         "kind": "DaskCluster",
         "metadata": metadata,
         "spec": {
-            "worker": {"replicas": int(size["workers"]), "metadata": {"labels": labels},
-                       "spec": worker},
+            "worker": {
+                "replicas": int(size["workers"]),
+                "metadata": {"labels": labels},
+                "spec": worker,
+            },
             "scheduler": {
                 "metadata": {"labels": labels},
                 "spec": scheduler,
@@ -160,10 +179,18 @@ def cluster_spec(name: str, environ: Mapping[str, str] = os.environ) -> dict:
                     "type": "ClusterIP",
                     "selector": {"dask.org/cluster-name": name, "dask.org/component": "scheduler"},
                     "ports": [
-                        {"name": "tcp-comm", "protocol": "TCP", "port": 8786,
-                         "targetPort": "tcp-comm"},
-                        {"name": "http-dashboard", "protocol": "TCP", "port": 8787,
-                         "targetPort": "http-dashboard"},
+                        {
+                            "name": "tcp-comm",
+                            "protocol": "TCP",
+                            "port": 8786,
+                            "targetPort": "tcp-comm",
+                        },
+                        {
+                            "name": "http-dashboard",
+                            "protocol": "TCP",
+                            "port": 8787,
+                            "targetPort": "http-dashboard",
+                        },
                     ],
                 },
             },
@@ -179,5 +206,6 @@ def start_cluster(**kwargs):
 
     spec = cluster_spec(cluster_name(str(flow_run.id)))
     namespace = os.environ.get(POD_VARIABLES["namespace"])
-    return KubeCluster(custom_cluster_spec=spec, namespace=namespace, shutdown_on_close=True,
-                       quiet=True, **kwargs)
+    return KubeCluster(
+        custom_cluster_spec=spec, namespace=namespace, shutdown_on_close=True, quiet=True, **kwargs
+    )
