@@ -68,6 +68,22 @@ def nightly_only(value, id: str):
     return pytest.param(value, id=id, marks=NIGHTLY_ONLY)
 
 
+# The costliest modules first (`--durations` ranks them), so that the two workers finish together:
+# xdist hands out tests in collection order, and an idle worker takes over the other's queue
+# (--dist worksteal), which only helps while that queue holds short tests.
+COSTLIEST_FIRST = ("test_journeys", "test_ci", "test_local_stack", "test_kubernetes", "test_dask_cluster",
+                   "test_makefile", "test_docker", "test_answers_property", "test_hygiene",
+                   "test_readme_references", "test_prefect1", "test_lock", "test_update")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        module = item.path.stem
+        return COSTLIEST_FIRST.index(module) if module in COSTLIEST_FIRST else len(COSTLIEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module keeps its own order
+
+
 def unavailable(reason: str):
     """Missing infrastructure is a failure in CI (it must be there) and a skip elsewhere."""
     if IN_CI:

@@ -24,8 +24,8 @@ from helpers import (
 
 BUILDERS = ["classic", "buildkit"]
 DEFAULT_PYTHON = COOKIECUTTER_JSON["python_version"][0]  # the answer a user gets by pressing Enter
-# The default Python and the newest in every run; 3.11 (which the journeys build on too) nightly.
-PYTHONS = [DEFAULT_PYTHON, "3.13", nightly_only("3.11", id="3.11")]
+# The default Python in every run; 3.11 (which the journeys build on too) and 3.13 nightly.
+PYTHONS = [DEFAULT_PYTHON, nightly_only("3.11", id="3.11"), nightly_only("3.13", id="3.13")]
 # How issue 11 asks every container of the project to run: nothing writable but /tmp, no Linux
 # capabilities, no privilege gained through setuid binaries.
 LOCKED_DOWN = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",

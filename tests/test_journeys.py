@@ -243,7 +243,7 @@ def journeys_for(api: int) -> list[Journey]:
         Journey(f"prefect{api}-dask", dask, own_tests + DASK,
                 own_test_checks + (dask_flow_runs_on_the_cluster,
                                    a_run_with_no_cluster_fails_at_once_in_plain_words),
-                observe=DASK_OBSERVATIONS, then=(NO_CLUSTER,)),
+                observe=DASK_OBSERVATIONS, then=(NO_CLUSTER,), nightly=api == 2),
     ]
 
 
@@ -263,9 +263,10 @@ JOURNEYS = [
 # ---------------------------------------------------------------------------------------------
 
 
-# Nightly only: the Docker-pool journeys (each Dask journey runs that same section, on a Docker
-# worker, and checks the run's container and image the same way) and Prefect 2's process pool
-# (Prefect 3's runs in CI).
+# Nightly only: the Docker-pool journeys (the Dask journey runs that same section, on a Docker
+# worker, and checks the run's container and image the same way) and Prefect 2's process-pool and
+# Dask journeys (Prefect 3's run in CI; Prefect 2 deploys to a Docker worker in CI in
+# tests/test_ci.py, and runs on a Dask cluster in tests/test_dask_cluster.py).
 @pytest.mark.parametrize("journey", [nightly_only(j, j.name) if j.nightly else pytest.param(j, id=j.name)
                                      for j in JOURNEYS])
 def test_the_readme_journey_works_as_written(journey, journey_bake, installed, tools, tmp_path,

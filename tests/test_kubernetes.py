@@ -29,10 +29,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import unavailable
+from conftest import nightly_only, unavailable
 
 from checkov_scan import checkov_executable, scan
-from helpers import COOKIECUTTER_JSON, find_python, run, tree_digest
+from helpers import COOKIECUTTER_JSON, DEFAULT_PREFECT, find_python, run, tree_digest
 from pod_security import hardening_gaps, pod_spec, restricted_violations
 from services import Background, free_port, http_json, wait_until
 
@@ -548,7 +548,10 @@ def env_entry(container: dict, name: str) -> dict:
     return entry
 
 
-@pytest.mark.parametrize("prefect_version", list(LINES))
+# The newest line in CI; the older ones (the same cluster code) nightly.
+@pytest.mark.parametrize("prefect_version", [
+    pytest.param(version, id=version) if version == DEFAULT_PREFECT else nightly_only(version, version)
+    for version in LINES])
 def test_each_deploy_runs_its_tasks_on_a_dask_cluster_of_exactly_its_own_image(
         bake_shared, worker_venv, project_venv, tmp_path, prefect_version):
     project = bake_shared(prefect_version=prefect_version, **DASK_PROJECT)
