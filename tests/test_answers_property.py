@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import NIGHTLY
 from cookiecutter.exceptions import FailedHookException
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
@@ -45,7 +46,6 @@ COMBINATIONS = choice_combinations()
 SHARDS = 8
 EXAMPLES_PER_SHARD = 15  # 120 generated answer sets per run (the nightly run: 4,000)
 NIGHTLY_EXAMPLES_PER_SHARD = 500
-NIGHTLY = os.environ.get("CPD_NIGHTLY") == "1"
 UV = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
 # The interpreter each Prefect line's importer runs on: the first of these the line supports.
 IMPORTER_PYTHONS = ("3.11", "3.9")
