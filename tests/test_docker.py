@@ -269,6 +269,26 @@ def test_a_read_only_container_starts_with_the_database_migrated_at_build_time(d
     assert revision in heads
 
 
+def test_the_temporary_server_skips_the_migration_check_only_on_the_copied_database(default_image):
+    """The entry point tells Prefect's temporary server that the database it copied needs neither
+    a migration check nor block registration; a value the user sets wins, and a home that already
+    holds a database (a volume, say) is migrated as usual."""
+    settings = ("PREFECT_API_DATABASE_MIGRATE_ON_START", "PREFECT_API_BLOCKS_REGISTER_ON_START")
+    show = "; ".join(f'echo "{name}=${{{name}:-unset}}"' for name in settings)
+    copied = run_in(default_image, "sh", "-c", show, options=LOCKED_DOWN).output.split()
+    assert copied == [f"{name}=false" for name in settings]
+    chosen = run_in(default_image, "sh", "-c", show, options=[
+        *LOCKED_DOWN, "--env", "PREFECT_API_DATABASE_MIGRATE_ON_START=true"]).output.split()
+    assert chosen == [f"{settings[0]}=true", f"{settings[1]}=false"]
+    # A home of its own (here a second tmpfs, as a volume would be) that already holds a database.
+    own_home = ["--tmpfs", "/home/flow/prefect:uid=10001,gid=10001", "--env",
+                "PREFECT_HOME=/home/flow/prefect"]
+    kept = run_in(default_image, "-c", 'touch "$PREFECT_HOME/prefect.db" && '
+                                       'exec sh /app/docker-entrypoint.sh sh -c "$0"', show,
+                  options=[*LOCKED_DOWN, *own_home, "--entrypoint", "sh"])
+    assert kept.output.split() == [f"{name}=unset" for name in settings]
+
+
 def test_the_image_holds_no_compiler_no_installer_and_no_package_caches(default_image):
     # As root, so that nothing is hidden by permissions.
     found = run_in(default_image, "sh", "-c",
