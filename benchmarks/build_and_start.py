@@ -14,10 +14,12 @@ Variants, all of the default project (Prefect from cookiecutter.json, Docker poo
   template-on-prefect   this template with base_image = that Prefect image
 
 For each: a cold build (--no-cache), a rebuild after a one-line change to a component, the image's
-size. Start-up: `docker run IMAGE` until the flow's first task reports, with no PREFECT_API_URL
-(Prefect's temporary server) and with one (a `prefect server start` on 127.0.0.1); the best of
---runs runs, interleaved. Generation: a bake that locks against `uv pip compile` alone with the
-same arguments (the command at the top of the lock), best of --runs.
+size. Start-up (template, before, template-on-prefect): `docker run IMAGE` until the flow's first
+task reports, with no PREFECT_API_URL (Prefect's temporary server) and with one (a `prefect server
+start` on 127.0.0.1); the best of --runs runs, interleaved. Generation: a bake that locks against
+`uv pip compile` alone with the same arguments (the command at the top of the lock), best of
+--runs. Floors: `docker run` of the template's image importing the flow's module alone, and a
+bake without the lock plus one compile.
 
 Other work on the machine slows every variant alike: compare ratios, not seconds.
 """
@@ -234,10 +236,13 @@ def main() -> None:
                                size=image_size(variant.tag))
             sizes = installed_sizes(variants[0].tag, base)
 
-            startup = measure_startup([variants[0], variants[1]], options.runs, venv_python,
-                                      scratch)
+            startup = measure_startup([variants[0], variants[1], variants[4]], options.runs,
+                                      venv_python, scratch)
             for name, times in startup.items():
                 rows[name].update(times)
+            import_floor = min(timed(docker, "run", "--rm", "--entrypoint", "python",
+                                     variants[0].tag, "-c", f"import {package_of(project)}.flows")
+                               for _ in range(options.runs))
             try:
                 generation = measure_generation(options.runs, python, scratch)
             except CommandFailed as error:  # the build and start-up figures still count
@@ -247,7 +252,12 @@ def main() -> None:
             tags = [variant.tag for variant in variants]
             docker("rmi", "-f", *tags, check=False)
 
-    report(rows, sizes, generation, options, prefect, base, prefect_image, load_before)
+    report(rows, sizes, generation, import_floor, options, prefect, base, prefect_image,
+           load_before)
+
+
+def package_of(project: Path) -> str:
+    return next(project.glob("src/*/__init__.py")).parent.name
 
 
 def installed_sizes(tag: str, base: str) -> dict:
@@ -280,7 +290,8 @@ def measure_startup(variants, runs: int, venv_python: Path, scratch: Path) -> di
             for name, kinds in times.items()}
 
 
-def report(rows, sizes, generation, options, prefect, base, prefect_image, load_before) -> None:
+def report(rows, sizes, generation, import_floor, options, prefect, base, prefect_image,
+           load_before) -> None:
     megabytes = 1e6
     print(f"Prefect {prefect}, {base}, {options.builder} builder, default answers (locked); "
           f"builds: best of {options.rounds}, start-up: best of {options.runs}; load average before/after: "
@@ -325,6 +336,17 @@ def report(rows, sizes, generation, options, prefect, base, prefect_image, load_
     print()
     print(f"base image {sizes['base'] / megabytes:.0f} MB, installed packages (/opt/venv) "
           f"{sizes['venv'] / megabytes:.0f} MB")
+    # What no Dockerfile or lock script can go below, as ratios of the same denominators.
+    print()
+    print("| floor | seconds | / the same denominator |")
+    print("| --- | ---: | ---: |")
+    print(f"| `docker run` + importing the flow's module (template): a start with the API set "
+          f"cannot be shorter | {import_floor:.1f} | {import_floor / b['start (API)']:.3f} of "
+          "before's start (API) |")
+    if generation:
+        floor = generation["bake without lock"] + generation["uv pip compile"]
+        print(f"| a bake without lock + one `uv pip compile`: a bake that locks cannot be shorter "
+              f"| {floor:.1f} | {floor / generation['uv pip compile']:.3f} of uv pip compile |")
 
 
 if __name__ == "__main__":

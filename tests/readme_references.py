@@ -28,6 +28,7 @@ NOT_PROJECT_FILES = {
     ".env": "the user's own secrets file, which .dockerignore and .gitignore keep out",
     ".env.*": "as .env",
     ".git": "the user's repository",
+    "prefect.toml": "a Prefect settings file a user may add (the entry point then defers to it)",
     ".venv": "made by the install step (checked in the installed copy when one is given)",
 }
 # Executables not on this machine: their files and arguments are still checked, not their flags.

@@ -289,6 +289,66 @@ def test_the_temporary_server_skips_the_migration_check_only_on_the_copied_datab
     assert kept.output.split() == [f"{name}=unset" for name in settings]
 
 
+# What Prefect 3.9's SubprocessASGIServer runs to start its temporary server, without starting it:
+# its uvicorn arguments, and the variables it adds to the environment beyond the settings that
+# the server's process reads from that same environment anyway.
+PREFECTS_OWN_SERVER_COMMAND = """
+import json, os, subprocess
+import prefect.server.api.server as server
+from prefect.settings import get_current_settings
+captured = {}
+subprocess.Popen = lambda args, env=None, **options: captured.update(args=args, env=env)
+server.SubprocessASGIServer(port=4321)._run_uvicorn_command()
+derived = get_current_settings().to_environment_variables(exclude_unset=True)
+print(json.dumps({"args": captured["args"][1:],
+                  "env": {k: v for k, v in captured["env"].items()
+                          if k not in os.environ and k not in derived}}))
+"""
+
+
+def test_without_an_api_the_entry_point_starts_prefects_own_temporary_server(default_image,
+                                                                            tmp_path):
+    """`docker run IMAGE` with no PREFECT_API_URL: the entry point starts the temporary server
+    Prefect would start, so the flow's process does not import the server's code to launch it.
+    Anything else that could name an API, or any other command, is left to Prefect."""
+    run = run_in(default_image, options=LOCKED_DOWN)
+    assert re.search(r"^Starting Prefect's temporary server on http://127\.0\.0\.1:\d+ ",
+                     run.output, re.MULTILINE), run.output
+    assert "Finished in state Completed()" in run.output
+    assert "prefect - Starting temporary server" not in run.output  # Prefect did not start one
+
+    # The same server Prefect starts: its command and settings, as this Prefect has them.
+    own = json.loads(run_in(default_image, "python", "-c", PREFECTS_OWN_SERVER_COMMAND,
+                            options=LOCKED_DOWN).output)
+    entrypoint = run_in(default_image, "cat", "/app/docker-entrypoint.sh").output
+    started = re.search(r"^  (PREFECT_\S+ .*?)&$", entrypoint, re.MULTILINE | re.DOTALL)
+    words = started.group(1).replace("\\\n", " ").split()
+    settings = dict(word.split("=", 1) for word in words if "=" in word)
+    arguments = [word for word in words if "=" not in word]
+    assert settings == own["env"]
+    assert arguments[:3] == ["python", "-m", "uvicorn"]
+    ours = dict(zip(arguments[3::2], arguments[4::2], strict=True))
+    theirs = dict(zip(own["args"][2::2], own["args"][3::2], strict=True))
+    # (--factory is a flag: it pairs with the app, which uvicorn reads as the one positional.)
+    assert {**theirs, "--app-dir": None, "--port": None} == {**ours, "--app-dir": None,
+                                                               "--port": None}
+
+    # A prefect.toml (like a profile, an .env or [tool.prefect]) may name another API: Prefect decides.
+    settings_file = tmp_path / "prefect.toml"
+    settings_file.write_text("# no settings\n")
+    settings_file.chmod(0o644)
+    own_settings = run_in(default_image, options=[
+        *LOCKED_DOWN, "--volume", f"{settings_file}:/app/prefect.toml:ro"])
+    assert "Starting Prefect's temporary server" not in own_settings.output
+    assert "prefect - Starting temporary server" in own_settings.output
+    assert "Finished in state Completed()" in own_settings.output
+    # Another command gets no server, and no API address.
+    other = run_in(default_image, "python", "-c",
+                   "import os; print(os.environ.get('PREFECT_API_URL', 'unset'))",
+                   options=LOCKED_DOWN)
+    assert other.output.strip() == "unset"
+
+
 def test_the_image_holds_no_compiler_no_installer_and_no_package_caches(default_image):
     # As root, so that nothing is hidden by permissions.
     found = run_in(default_image, "sh", "-c",
@@ -378,9 +438,13 @@ def test_on_prefects_image_only_what_it_lacks_is_installed(prefect_based):
 
 
 def test_on_prefects_image_the_flow_runs_and_pip_check_passes(prefect_based):
-    _, image = prefect_based
+    """As with Prefect's `dockerfile: auto`, the build migrates no database there: a run without
+    an API migrates one at start."""
+    project, image = prefect_based
+    assert "prefect server database upgrade" not in (project / "Dockerfile").read_text()
     result = run_in(image, options=LOCKED_DOWN)
     assert "Finished in state Completed()" in result.output
+    assert run_in(image, "sh", "-c", "test -e /opt/prefect-home || echo none").output.strip() == "none"
     assert "No broken requirements found." in run_in(image, "python", "-m", "pip", "check").output
 
 

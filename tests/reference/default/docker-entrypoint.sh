@@ -19,5 +19,36 @@ if [ -d /opt/prefect-home ] && [ ! -e "$PREFECT_HOME/prefect.db" ]; then
   export PREFECT_API_DATABASE_MIGRATE_ON_START="${PREFECT_API_DATABASE_MIGRATE_ON_START:-false}"
   export PREFECT_API_BLOCKS_REGISTER_ON_START="${PREFECT_API_BLOCKS_REGISTER_ON_START:-false}"
 fi
+
+# The image's own command with no Prefect API configured (`docker run IMAGE` alone): Prefect would
+# start a temporary API server for the run, in a process of its own, but only after the flow's
+# process had imported all of the server's code just to launch it (about 2 s). The entry point
+# starts that same server (the command and settings of Prefect's SubprocessASGIServer) and waits
+# for it, so the flow's process imports only Prefect's client. Anything that could name another
+# API (a profile, prefect.toml, .env, [tool.prefect] in pyproject.toml) leaves it all to Prefect.
+if [ "$*" = "python workflow/flow.py" ] && [ -z "${PREFECT_API_URL:-}" ] \
+   && [ ! -e "$PREFECT_HOME/profiles.toml" ] && [ ! -e prefect.toml ] && [ ! -e .env ] \
+   && ! grep -qs '^\[tool\.prefect' pyproject.toml \
+   && ! printf %s "${PREFECT_SERVER_ALLOW_EPHEMERAL_MODE:-true}" | grep -qiE '^(false|0|no|off)$'; then
+  port=$(python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  echo "Starting Prefect's temporary server on http://127.0.0.1:$port (PREFECT_API_URL is not set)" >&2
+  PREFECT_UI_ENABLED=0 PREFECT__SERVER_EPHEMERAL=1 PREFECT__SERVER_FINAL=1 \
+    python -m uvicorn --factory prefect.server.api.server:create_app --host 127.0.0.1 \
+      --port "$port" --log-level error --lifespan on &
+  export PREFECT_API_URL="http://127.0.0.1:$port/api"
+  python -c "
+import sys, time, urllib.request
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        urllib.request.urlopen(sys.argv[1] + '/health', timeout=5).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit('ERROR: Prefect\'s temporary server did not answer on ' + sys.argv[1] + ' within '
+                     + sys.argv[2] + ' s (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS).')
+        time.sleep(0.1)
+" "$PREFECT_API_URL" "${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-20}"
+fi
 # exec: the command becomes PID 1 and receives `docker stop`'s signal itself.
 exec "$@"
