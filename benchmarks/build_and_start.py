@@ -16,10 +16,11 @@ Variants, all of the default project (Prefect from cookiecutter.json, Docker poo
 For each: a cold build (--no-cache), a rebuild after a one-line change to a component, the image's
 size. Start-up (template, before, template-on-prefect): `docker run IMAGE` until the flow's first
 task reports, with no PREFECT_API_URL (Prefect's temporary server) and with one (a `prefect server
-start` on 127.0.0.1); the best of --runs runs, interleaved. Generation: a bake that locks against
-`uv pip compile` alone with the same arguments (the command at the top of the lock), best of
---runs. Floors: `docker run` of the template's image importing the flow's module alone, and a
-bake without the lock plus one compile.
+start` on 127.0.0.1); the best of --runs runs (3 x --runs with the API), interleaved. Generation:
+a bake that locks against `uv pip compile` alone with the same arguments (the command at the top
+of the lock), best of --runs. Floors: `docker run` of the template's image until it has imported
+the flow's module, and a bake without the lock plus one compile. And whether prefect-auto's image
+runs the project's flow at all.
 
 Other work on the machine slows every variant alike: compare ratios, not seconds.
 """
@@ -144,20 +145,36 @@ def scratch_venv(project: Path, python_version: str, where: Path) -> Path:
 def first_task_seconds(image: str, env: dict) -> float:
     """Seconds from `docker run IMAGE` until the flow's first task reports; the run must end
     Completed."""
-    environment = [f"--env={key}={value}" for key, value in {**PATIENT, **env}.items()]
+    first, text = seconds_until("Task run '", image, env=env)
+    if "Finished in state Completed()" not in text:
+        raise RuntimeError(f"{image} did not complete its flow:\n{text[-3000:]}")
+    return first
+
+
+def import_seconds(image: str, package: str) -> float:
+    """Seconds from `docker run IMAGE` until a process has imported the flow's module: the part
+    of a start that no entry point or Dockerfile can shorten."""
+    code = f"import {package}.flows; print('imported', flush=True)"
+    return seconds_until("imported", "--entrypoint", "python", image, "-c", code)[0]
+
+
+def seconds_until(text: str, *arguments: str, env: dict | None = None) -> tuple[float, str]:
+    """(seconds from `docker run ARGUMENTS` until a line holding text, all it printed); the
+    container must exit 0."""
+    environment = [f"--env={key}={value}" for key, value in {**PATIENT, **(env or {})}.items()]
     started = time.monotonic()
     process = subprocess.Popen([DOCKER, "run", "--rm", "--network", "host", *environment,
-                                image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
     first, output = None, []
     for line in process.stdout:
         output.append(line)
-        if first is None and "Task run '" in line:
+        if first is None and text in line:
             first = time.monotonic() - started
     process.wait()
-    text = "".join(output)
-    if process.returncode != 0 or "Finished in state Completed()" not in text or first is None:
-        raise RuntimeError(f"{image} did not complete its flow:\n{text[-3000:]}")
-    return first
+    if process.returncode != 0 or first is None:
+        raise RuntimeError(f"docker run {' '.join(arguments)} failed:\n{''.join(output)[-3000:]}")
+    return first, "".join(output)
 
 
 def lock_command(project: Path) -> list[str]:
@@ -240,9 +257,9 @@ def main() -> None:
                                       venv_python, scratch)
             for name, times in startup.items():
                 rows[name].update(times)
-            import_floor = min(timed(docker, "run", "--rm", "--entrypoint", "python",
-                                     variants[0].tag, "-c", f"import {package_of(project)}.flows")
-                               for _ in range(options.runs))
+            import_floor = min(import_seconds(variants[0].tag, package_of(project))
+                               for _ in range(3 * options.runs))
+            auto_runs = runs_the_flow(variants[3].tag)
             try:
                 generation = measure_generation(options.runs, python, scratch)
             except CommandFailed as error:  # the build and start-up figures still count
@@ -252,8 +269,17 @@ def main() -> None:
             tags = [variant.tag for variant in variants]
             docker("rmi", "-f", *tags, check=False)
 
-    report(rows, sizes, generation, import_floor, options, prefect, base, prefect_image,
-           load_before)
+    report(rows, sizes, generation, import_floor, auto_runs, options, prefect, base,
+           prefect_image, load_before)
+
+
+def runs_the_flow(tag: str) -> str:
+    """'yes', or the last line of what `docker run IMAGE python workflow/flow.py` printed."""
+    result = docker("run", "--rm", "--network", "host", *[f"--env={k}={v}" for k, v in PATIENT.items()],
+                    tag, "python", "workflow/flow.py", check=False, timeout=900)
+    if result.returncode == 0 and "Finished in state Completed()" in result.output:
+        return "yes"
+    return "no: " + (result.output.strip().splitlines() or ["(no output)"])[-1]
 
 
 def package_of(project: Path) -> str:
@@ -282,19 +308,21 @@ def measure_startup(variants, runs: int, venv_python: Path, scratch: Path) -> di
         for _ in range(runs):
             for variant in variants:
                 times[variant.name]["start (no API)"].append(first_task_seconds(variant.tag, {}))
-                times[variant.name]["start (API)"].append(
-                    first_task_seconds(variant.tag, {"PREFECT_API_URL": api}))
+                # Three times as many: a start of two seconds varies by a tenth of that.
+                times[variant.name]["start (API)"] += [
+                    first_task_seconds(variant.tag, {"PREFECT_API_URL": api}) for _ in range(3)]
     finally:
         server.stop()
     return {name: {kind: min(values) for kind, values in kinds.items()}
             for name, kinds in times.items()}
 
 
-def report(rows, sizes, generation, import_floor, options, prefect, base, prefect_image,
-           load_before) -> None:
+def report(rows, sizes, generation, import_floor, auto_runs, options, prefect, base,
+           prefect_image, load_before) -> None:
     megabytes = 1e6
     print(f"Prefect {prefect}, {base}, {options.builder} builder, default answers (locked); "
-          f"builds: best of {options.rounds}, start-up: best of {options.runs}; load average before/after: "
+          f"builds: best of {options.rounds}, start-up: best of {options.runs} (API set: of "
+          f"{3 * options.runs}); load average before/after: "
           f"{load_before[0]:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print()
     columns = ["cold", "rebuild", "size", "start (no API)", "start (API)"]
@@ -336,6 +364,7 @@ def report(rows, sizes, generation, import_floor, options, prefect, base, prefec
     print()
     print(f"base image {sizes['base'] / megabytes:.0f} MB, installed packages (/opt/venv) "
           f"{sizes['venv'] / megabytes:.0f} MB")
+    print(f"prefect-auto's image runs the project's flow (`python workflow/flow.py`): {auto_runs}")
     # What no Dockerfile or lock script can go below, as ratios of the same denominators.
     print()
     print("| floor | seconds | / the same denominator |")
