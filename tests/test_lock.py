@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import sys
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -211,6 +212,19 @@ def lock_script(project: Path, *arguments: str, env=None):
     """`uv run scripts/lock.py`, in the project folder, as the README and `make lock` say."""
     return run([UV, "run", "scripts/lock.py", *arguments], cwd=project, env=env, check=False,
                timeout=900)
+
+
+def test_the_lock_scripts_own_dependencies_are_locked_with_hashes(bake_shared):
+    """scripts/lock.py.lock holds what the script's inline metadata names, with hashes: uv runs
+    the script from it, so a new project resolves nothing before it locks, and what runs is what
+    was locked."""
+    project = bake_shared()
+    check = run([UV, "lock", "--script", "scripts/lock.py", "--check"], cwd=project, check=False)
+    assert check.returncode == 0, check.output
+    packages = tomllib.loads((project / "scripts" / "lock.py.lock").read_text())["package"]
+    assert {package["name"] for package in packages} == {"packaging", "tomli"}
+    assert all(wheel["hash"].startswith("sha256:") for package in packages
+               for wheel in package["wheels"])
 
 
 def test_a_user_adds_a_pin_and_the_script_locks_it(own_project):
