@@ -246,6 +246,10 @@ def test_the_default_image_runs_its_flow_read_only_without_capabilities(default_
     result = run_in(default_image, options=LOCKED_DOWN)
     assert "Finished in state Completed()" in result.output
     assert "total = 110" in result.output
+    # With no PREFECT_API_URL, the entry point started the temporary server, not Prefect (below).
+    assert re.search(r"^Starting Prefect's temporary server on http://127\.0\.0\.1:\d+ ",
+                     result.output, re.MULTILINE), result.output
+    assert "prefect - Starting temporary server" not in result.output
 
 
 def test_a_read_only_container_starts_with_the_database_migrated_at_build_time(default_image):
@@ -309,14 +313,9 @@ print(json.dumps({"args": captured["args"][1:],
 def test_without_an_api_the_entry_point_starts_prefects_own_temporary_server(default_image,
                                                                             tmp_path):
     """`docker run IMAGE` with no PREFECT_API_URL: the entry point starts the temporary server
-    Prefect would start, so the flow's process does not import the server's code to launch it.
-    Anything else that could name an API, or any other command, is left to Prefect."""
-    run = run_in(default_image, options=LOCKED_DOWN)
-    assert re.search(r"^Starting Prefect's temporary server on http://127\.0\.0\.1:\d+ ",
-                     run.output, re.MULTILINE), run.output
-    assert "Finished in state Completed()" in run.output
-    assert "prefect - Starting temporary server" not in run.output  # Prefect did not start one
-
+    Prefect would start, so the flow's process does not import the server's code to launch it
+    (the read-only run above shows it started). Anything else that could name an API, or any
+    other command, is left to Prefect."""
     # The same server Prefect starts: its command and settings, as this Prefect has them.
     own = json.loads(run_in(default_image, "python", "-c", PREFECTS_OWN_SERVER_COMMAND,
                             options=LOCKED_DOWN).output)
