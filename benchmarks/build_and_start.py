@@ -12,6 +12,9 @@ Variants, all of the default project (Prefect from cookiecutter.json, Docker poo
                   step (run from a scratch virtualenv holding the project's lock), FROM the
                   stand-in prefecthq/prefect:<version>-python<py> (tests/official_prefect_image.py)
   template-on-prefect   this template with base_image = that Prefect image
+  prefect-auto-installs prefect-auto's Dockerfile plus one line that installs the project
+                  (INSTALL_THE_PROJECT), built by the same step: what it takes for that image to
+                  run the flow, as the template's image does
 
 For each: a cold build (--no-cache), a rebuild after a one-line change to a component, the image's
 size. Start-up (template, before, template-on-prefect): `docker run IMAGE` until the flow's first
@@ -19,8 +22,8 @@ task reports, with no PREFECT_API_URL (Prefect's temporary server) and with one 
 start` on 127.0.0.1); the best of --runs runs (3 x --runs with the API), interleaved. Generation:
 a bake that locks against `uv pip compile` alone with the same arguments (the command at the top
 of the lock), best of --runs. Floors: `docker run` of the template's image until it has imported
-the flow's module, and a bake without the lock plus one compile. And whether prefect-auto's image
-runs the project's flow at all.
+the flow's module, a bake without the lock plus one compile, and prefect-auto-installs' cold build.
+And whether each prefect-auto image runs the project's flow at all.
 
 Other work on the machine slows every variant alike: compare ratios, not seconds.
 """
@@ -60,6 +63,10 @@ from services import Background, free_port, http_json, wait_until  # noqa: E402
 # The template before issue 9's changes.
 BEFORE_COMMIT = "9046c9d"
 ARTICLE_DOCKERFILE = "FROM {base}\nWORKDIR /app\nADD . .\nRUN pip install -e .\n"
+# The one line that makes `dockerfile: auto`'s image run the flow: the project installed, as the
+# template's image has it (editable, no dependencies: the auto recipe installed them), by the
+# image's own uv as in the recipe's own line.
+INSTALL_THE_PROJECT = "RUN uv pip install --no-deps --editable ."
 # A run that must start Prefect's temporary server on a busy machine may take long.
 PATIENT = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
 UV = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
@@ -109,27 +116,35 @@ class Dockerfile:
 
 class PrefectAuto:
     """Prefect's `dockerfile: auto`, built by prefect-docker's step itself (docker-py: the
-    classic builder), from a scratch virtualenv where the project's lock is installed."""
+    classic builder), from a scratch virtualenv where the project's lock is installed. With
+    `then`, Dockerfile lines added after Prefect's own (the same step builds the result)."""
 
     STEP = """
-import sys, time
+import pathlib, sys, time
+from prefect.utilities.dockerutils import generate_default_dockerfile
 from prefect_docker.deployments.steps import build_docker_image
+dockerfile = "auto"
+if sys.argv[3]:
+    with generate_default_dockerfile() as auto:
+        recipe = auto.read_text()
+    dockerfile = "Dockerfile.then"
+    pathlib.Path(dockerfile).write_text(recipe + sys.argv[3] + "\\n")
 started = time.monotonic()
-build_docker_image(image_name=sys.argv[1], tag="latest", dockerfile="auto", pull=False,
+build_docker_image(image_name=sys.argv[1], tag="latest", dockerfile=dockerfile, pull=False,
                    network_mode="host", nocache=sys.argv[2] == "cold", rm=True, forcerm=True)
 print("seconds", time.monotonic() - started)
 """
 
-    def __init__(self, project: Path, venv_python: Path):
-        self.name, self.project, self.python = "prefect-auto", project, venv_python
-        self.tag = f"cpd-bench-prefect-auto-{uuid.uuid4().hex[:6]}:latest"
+    def __init__(self, name: str, project: Path, venv_python: Path, then: str = ""):
+        self.name, self.project, self.python, self.then = name, project, venv_python, then
+        self.tag = f"cpd-bench-{name}-{uuid.uuid4().hex[:6]}:latest"
 
     def build(self, cold: bool) -> float:
         """Seconds the step takes (timed inside its process: not Python's start-up and imports)."""
         # The step writes its Dockerfile into the project, and refuses to overwrite one.
         (self.project / "Dockerfile").unlink(missing_ok=True)
-        result = run([self.python, "-c", self.STEP, self.tag.split(":")[0], "cold" if cold else "warm"],
-                     cwd=self.project, timeout=1800)
+        result = run([self.python, "-c", self.STEP, self.tag.split(":")[0],
+                      "cold" if cold else "warm", self.then], cwd=self.project, timeout=1800)
         return float(re.findall(r"^seconds (\S+)$", result.output, re.MULTILINE)[-1])
 
 
@@ -230,13 +245,17 @@ def main() -> None:
         shutil.copy(lock, on_prefect / "requirements.lock")
         auto = scratch / "auto" / project.name
         shutil.copytree(project, auto)
+        auto_installs = scratch / "auto-installs" / project.name
+        shutil.copytree(project, auto_installs)
         venv_python = scratch_venv(project, python, scratch / "venv")
 
         variants = [Dockerfile("template", project, options.builder),
                     Dockerfile("before", before, options.builder),
                     Dockerfile("article", article, options.builder),
-                    PrefectAuto(auto, venv_python),
-                    Dockerfile("template-on-prefect", on_prefect, options.builder)]
+                    PrefectAuto("prefect-auto", auto, venv_python),
+                    Dockerfile("template-on-prefect", on_prefect, options.builder),
+                    PrefectAuto("prefect-auto-installs", auto_installs, venv_python,
+                                then=INSTALL_THE_PROJECT)]
         rows: dict[str, dict] = {}
         try:
             # One variant's cold build and rebuild finish before the next starts: the classic
@@ -259,7 +278,8 @@ def main() -> None:
                 rows[name].update(times)
             import_floor = min(import_seconds(variants[0].tag, package_of(project))
                                for _ in range(3 * options.runs))
-            auto_runs = runs_the_flow(variants[3].tag)
+            auto_runs = {variant.name: runs_the_flow(variant.tag) for variant in variants
+                         if isinstance(variant, PrefectAuto)}
             try:
                 generation = measure_generation(options.runs, python, scratch)
             except CommandFailed as error:  # the build and start-up figures still count
@@ -364,7 +384,8 @@ def report(rows, sizes, generation, import_floor, auto_runs, options, prefect, b
     print()
     print(f"base image {sizes['base'] / megabytes:.0f} MB, installed packages (/opt/venv) "
           f"{sizes['venv'] / megabytes:.0f} MB")
-    print(f"prefect-auto's image runs the project's flow (`python workflow/flow.py`): {auto_runs}")
+    for name, runs in auto_runs.items():
+        print(f"{name}'s image runs the project's flow (`python workflow/flow.py`): {runs}")
     # What no Dockerfile or lock script can go below, as ratios of the same denominators.
     print()
     print("| floor | seconds | / the same denominator |")
@@ -372,6 +393,10 @@ def report(rows, sizes, generation, import_floor, auto_runs, options, prefect, b
     print(f"| `docker run` + importing the flow's module (template): a start with the API set "
           f"cannot be shorter | {import_floor:.1f} | {import_floor / b['start (API)']:.3f} of "
           "before's start (API) |")
+    installs = rows["prefect-auto-installs"]["cold"]
+    print(f"| prefect-auto-installs' cold build: an image on Prefect's that holds the project "
+          f"installed, and so runs the flow | {installs:.1f} | {installs / auto['cold']:.3f} of "
+          f"prefect-auto's cold build (template-on-prefect: {on['cold'] / installs:.3f} of it) |")
     if generation:
         floor = generation["bake without lock"] + generation["uv pip compile"]
         print(f"| a bake without lock + one `uv pip compile`: a bake that locks cannot be shorter "
