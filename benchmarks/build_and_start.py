@@ -385,7 +385,7 @@ def report(rows, sizes, generation, import_floor, auto_runs, options, prefect, b
     print(f"base image {sizes['base'] / megabytes:.0f} MB, installed packages (/opt/venv) "
           f"{sizes['venv'] / megabytes:.0f} MB")
     for name, runs in auto_runs.items():
-        print(f"{name}'s image runs the project's flow (`python workflow/flow.py`): {runs}")
+        print(f"the image of {name} runs the project's flow (`python workflow/flow.py`): {runs}")
     # What no Dockerfile or lock script can go below, as ratios of the same denominators.
     print()
     print("| floor | seconds | / the same denominator |")
