@@ -1,9 +1,9 @@
 """Finish the generated project: remove folders the answers left empty, record where it came
-from (for `cruft update`), then lock its dependencies with the project's own scripts/lock.py.
+from (for `cruft update`), lock its dependencies with uv (`uv lock`, as `make lock` does), and make
+it a git repository (pre-commit, and so `make lint`, needs one).
 
 Runs inside the new project, under cookiecutter's (or cruft's) interpreter. Exiting non-zero makes
-cookiecutter delete the project; a machine that cannot lock now keeps it and is told how to lock
-later. Why locking lives in the project: docs/design.md.
+cookiecutter delete the project; a machine without uv keeps it and is told how to lock later.
 """
 
 from __future__ import annotations
@@ -17,13 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-LOCKS = "requirements.lock and requirements-dev.lock"
-LOCK_LATER = ("Lock later, in the project folder: `make lock` (or `uv run scripts/lock.py`), "
-              "before you build the image.")
+LOCK_LATER = "Lock later, in the project folder: `make lock` (uv lock), before you build the image."
 NOT_GENERATED = "The project was not generated. Fix the answers above and run cookiecutter again."
-# scripts/lock.py exits with 3 when the package index does not answer; uv itself exits with 2
-# when it cannot start the script (e.g. no network to fetch the script's own dependencies).
-CANNOT_LOCK_HERE = {2: "uv could not run scripts/lock.py", 3: "the package index did not answer"}
 
 
 def remove_empty_folders(root: Path) -> None:
@@ -88,25 +83,41 @@ def uv_command() -> list[str] | None:
     return None
 
 
-def lock() -> int:
-    """Run the project's lock script; the exit status of this hook."""
+def lock(answers: dict) -> int:
+    """`make lock`: uv.lock, and for Prefect's image the pip-readable lock its Dockerfile installs.
+    The exit status of this hook."""
     uv = uv_command()
     if uv is None:
-        print(f"WARNING: uv is not installed, so {LOCKS} were not written. "
-              f"Install uv (https://docs.astral.sh/uv/). {LOCK_LATER}", file=sys.stderr)
+        print(f"WARNING: uv is not installed, so uv.lock was not written. Install uv "
+              f"(https://docs.astral.sh/uv/). {LOCK_LATER}", file=sys.stderr)
         return 0
-    print("Locking the dependencies: uv run scripts/lock.py", file=sys.stderr, flush=True)
-    status = subprocess.run([*uv, "run", "scripts/lock.py"], check=False).returncode
-    if status == 0:
-        return 0
-    if status in CANNOT_LOCK_HERE:
-        print(f"WARNING: {CANNOT_LOCK_HERE[status]} (see above), so {LOCKS} were not written. "
-              f"{LOCK_LATER}", file=sys.stderr)
-        return 0
-    print("ERROR: the pins could not be locked (see above). requirements.txt holds your answers "
-          f"prefect_version and extra_requirements; the lock is for python_version.\n{NOT_GENERATED}",
-          file=sys.stderr)
-    return 1
+    commands = [[*uv, "lock"]]
+    if answers["__prefect_base_image"]:
+        commands.append([*uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet",
+                         "--output-file", "requirements.lock"])
+    print("Locking the dependencies: uv lock", file=sys.stderr, flush=True)
+    for command in commands:
+        if subprocess.run(command, check=False).returncode != 0:
+            print("ERROR: the pins could not be locked (see uv's message above). requirements.txt holds "
+                  "your answers prefect_version and extra_requirements; the lock is for python_version. "
+                  "Without the package index, answer lock_requirements=no and lock later (`make lock`).\n"
+                  + NOT_GENERATED, file=sys.stderr)
+            return 1
+    return 0
+
+
+def make_repository() -> None:
+    """`git init` and stage every file, unless the project lies inside a repository already (a
+    monorepo's): pre-commit checks the files git knows."""
+    try:
+        inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], capture_output=True,
+                                check=False).returncode == 0
+        if not inside:
+            subprocess.run(["git", "init", "--quiet"], check=True)
+            subprocess.run(["git", "add", "--all"], check=True)
+    except (OSError, subprocess.CalledProcessError):
+        print("WARNING: git is not installed (or failed), so the project is not a git repository yet: "
+              "`git init` in it before `make lint`.", file=sys.stderr)
 
 
 def main(answers: dict) -> int:
@@ -118,12 +129,9 @@ def main(answers: dict) -> int:
     if errors:
         print(NOT_GENERATED, file=sys.stderr)
         return 1
-    if answers["lock_requirements"] == "yes":
-        return lock()
-    if answers["__prefect_api"] == "1":
-        print(f"WARNING: Prefect {answers['prefect_version']} installed from requirements.txt "
-              "alone takes today's versions of its dependencies, which break it: lock before you "
-              f"build. {LOCK_LATER}", file=sys.stderr)
+    if answers["lock_requirements"] == "yes" and lock(answers) != 0:
+        return 1
+    make_repository()
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Runs under cookiecutter's own interpreter (the standard library and cookiecutter's dependencies
 only); exiting non-zero makes cookiecutter remove the half-made project. A check takes the answers
-and returns messages: add one to CHECKS. The Prefect lines are cookiecutter.json's _prefect_lines.
+and returns messages: add one to CHECKS. What a Prefect release allows (its Pythons, its
+companions) hooks/prefect_release.py has already worked out, into the __release_* answers.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import re
 import sys
 import unicodedata
 
-# PEP 440 (the specification's appendix, case-insensitive): the template's one version pattern.
+# A PEP 440 version (the specification's appendix, case-insensitive), in the exact pins of extra_requirements.
 VERSION = (r"v?(?:[0-9]+!)?(?P<release>[0-9]+(?:\.[0-9]+)*)(?:[-_.]?(?:alpha|beta|preview|pre|rc|a|b|c)"
            r"[-_.]?[0-9]*)?(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?(?:[-_.]?dev[-_.]?[0-9]*)?"
            r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?")
-PEP440_VERSION = re.compile(VERSION, re.IGNORECASE)
 # An exact pin as extra_requirements carries it (split on spaces and commas): name[extra]==version.
 NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 EXACT_PIN = re.compile(rf"{NAME}(?:\[{NAME}\])?==" + VERSION, re.IGNORECASE)
@@ -65,29 +65,13 @@ def check_names(a: dict) -> list[str]:
 
 
 def check_prefect_version(a: dict) -> list[str]:
-    version, python = a["prefect_version"], a["python_version"]
-    line = next((line for line in a["_prefect_lines"] if version.startswith(line["series"])), None)
-    if not PEP440_VERSION.fullmatch(version.strip()):
-        return [f"prefect_version {version!r} is not a version number (PEP 440): give an exact release "
-                "such as '3.9.1'."]
-    if version != version.strip():
-        return [f"prefect_version {version!r} has surrounding spaces: remove them."]
-    if line is None:
-        supported = ", ".join(line["series"] + "x" for line in a["_prefect_lines"])
-        return [f"prefect_version {version!r} is not in a release series this template supports "
-                f"({supported}): choose one of those."]
-    low, high = line["python"]
-    if not release(low) <= release(python) <= release(high):
-        return [f"python_version {python} cannot run prefect_version {version}: Prefect {line['series']}x "
-                f"supports Python {low} to {high}. Choose a Python in that range or another Prefect version."]
-    if line["api"] == 1 and a["task_runner"] == "dask":
+    """What hooks/prefect_release.py found about the Prefect release (it reads the index)."""
+    if a["__release_problem"]:
+        return [a["__release_problem"]]
+    if a["__prefect_api"] == "1" and a["task_runner"] == "dask":
         return ["task_runner 'dask' needs Prefect 2 or 3 (prefect-dask): choose task_runner 'default' for "
-                "Prefect 1.x, or a Prefect 2.20/3.9 version."]
+                f"Prefect {a['prefect_version']}, or a Prefect 2 or 3 release."]
     return []
-
-
-def release(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in PEP440_VERSION.fullmatch(version).group("release").split("."))
 
 
 def check_base_image(a: dict) -> list[str]:
@@ -158,6 +142,8 @@ CHECKS = [check_names, check_prefect_version, check_base_image, check_extra_requ
 
 def main(answers: dict) -> int:
     errors = [error for check in CHECKS for error in check(answers)]
+    for note in filter(None, answers["__release_notes"].splitlines()):
+        print(f"NOTE: {note}", file=sys.stderr)
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
     if errors:
