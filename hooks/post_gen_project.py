@@ -106,9 +106,15 @@ def lock(answers: dict) -> int:
     return 0
 
 
-def make_repository() -> None:
+def make_repository(answers: dict) -> None:
     """`git init` and stage every file, unless the project lies inside a repository already (a
-    monorepo's): pre-commit checks the files git knows."""
+    monorepo's): pre-commit checks the files git knows. Not under cruft (which answers `_commit`):
+    `cruft update` generates the old and the new template side by side and applies their
+    difference to your project, which must not include a repository of their own."""
+    if "_commit" in answers:
+        print("NOTE: run `git init && git add -A` in the project before `make lint` (pre-commit checks "
+              "the files git knows).", file=sys.stderr)
+        return
     try:
         inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], capture_output=True,
                                 check=False).returncode == 0
@@ -131,7 +137,7 @@ def main(answers: dict) -> int:
         return 1
     if answers["lock_requirements"] == "yes" and lock(answers) != 0:
         return 1
-    make_repository()
+    make_repository(answers)
     return 0
 
 

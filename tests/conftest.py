@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from filelock import FileLock
 from helpers import (
     DOCKER,
     IN_CI,
+    UV,
     build_image,
     context_key,
     docker,
@@ -133,9 +135,10 @@ def bake_shared(once, cookies_session):
 
 @pytest.fixture(scope="session")
 def installed_venv(once):
-    """installed_venv(project, python): a fresh virtualenv where real pip installed the project
-    and its test tools as the README says (requirements-dev.lock, hashes checked, then the project
-    alone); made once per project content and Python."""
+    """installed_venv(project, python): a fresh virtualenv with the project and its test tools,
+    installed as the README says: `uv sync --locked` (`make install`) where the project has its
+    uv.lock; else pip, dated as pyproject.toml's exclude-newer dates the lock (the README's pip
+    path). Made once per project content and Python."""
 
     def install(project: Path, python_version: str) -> Path:
         try:
@@ -144,15 +147,15 @@ def installed_venv(once):
             unavailable(str(error))
 
         def make(venv: Path) -> None:
+            if (project / "uv.lock").exists():
+                run([UV, "sync", "--locked", "--python", interpreter], cwd=project,
+                    env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)})
+                return
             python = make_venv(venv, interpreter)
             run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-            lock = project / "requirements-dev.lock"
-            if lock.exists():
-                run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "-r", lock])
-                run([python, "-m", "pip", "install", "--quiet", "--no-deps", project])
-            else:  # a project baked without its locks: the pins, and the test group (pip >= 25.1)
-                run([python, "-m", "pip", "install", "--quiet", project, "--group",
-                     f"{project / 'pyproject.toml'}:test"])
+            day = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]["exclude-newer"]
+            run([python, "-m", "pip", "install", "--quiet", f"--uploaded-prior-to={day}", "-e", project,
+                 "--group", f"{project / 'pyproject.toml'}:dev"])
 
         return once(f"venv-{python_version}-{tree_digest(project)}", make)
 
@@ -182,15 +185,15 @@ def base_image(docker_engine):
 
 @pytest.fixture(scope="session")
 def prefect_image(once, base_image):
-    """prefect_image(prefect_version, python_version, project_lock): the tag of Prefect's official
-    image for them (a faithful local stand-in, tests/official_prefect_image.py), built once per
-    session, with the dependencies of the project lock's day."""
+    """prefect_image(prefect_version, python_version): the tag of Prefect's official image for them
+    (a faithful local stand-in, tests/official_prefect_image.py), built once per session, with the
+    dependencies of the release's day."""
     import official_prefect_image
 
-    def ensure(prefect_version: str, python_version: str, project_lock: Path) -> str:
+    def ensure(prefect_version: str, python_version: str) -> str:
         base = base_image(python_version)
         once(f"prefect-image-{prefect_version}-{python_version}",
-             lambda path: official_prefect_image.ensure(prefect_version, python_version, base, project_lock))
+             lambda path: official_prefect_image.ensure(prefect_version, python_version, base))
         return official_prefect_image.tag(prefect_version, python_version)
 
     return ensure

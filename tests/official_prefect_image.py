@@ -12,20 +12,19 @@ Prefect's own Dockerfile (its `final` stage), FROM the local python:<py>-slim im
 Differences: no newer SQLite library (Prefect copies one from its prefect-sqlite image), and
 Prefect comes from PyPI rather than from an sdist built from its repository.
 
-Prefect is resolved as of the `--exclude-newer` day of the project's lock, as the official image
-of that release was built with the dependencies of its day.
+Prefect is resolved as of the release's day (the day the template dates the project's lock by), as
+the official image of that release was built with the dependencies of its day.
 
-    python tests/official_prefect_image.py 3.9.1 3.12 path/to/requirements.lock
+    python tests/official_prefect_image.py 3.9.1 3.12
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 from pathlib import Path
 
-from helpers import COOKIECUTTER_JSON, build_image, docker, image_exists
+from helpers import COOKIECUTTER_JSON, build_image, docker, image_exists, release_facts
 
 DOCKERFILE = """\
 FROM {base}
@@ -59,11 +58,9 @@ def tag(prefect_version: str, python_version: str) -> str:
     return f"prefecthq/prefect:{prefect_version}-python{python_version}"
 
 
-def lock_date(project_lock: Path) -> str:
-    """The --exclude-newer day of the project's lock (its first lines hold the uv command)."""
-    found = re.search(r"--exclude-newer[ =](\d{4}-\d{2}-\d{2})", project_lock.read_text()[:2000])
-    assert found, f"{project_lock} records no --exclude-newer date"
-    return found.group(1)
+def release_day(prefect_version: str, python_version: str) -> str:
+    """The day the template dates a project of that release by (pyproject.toml's exclude-newer)."""
+    return release_facts(prefect_version, python_version).day
 
 
 def is_faithful(name: str) -> bool:
@@ -74,7 +71,7 @@ def is_faithful(name: str) -> bool:
     return probe.returncode == 0
 
 
-def ensure(prefect_version: str, python_version: str, base_image: str, project_lock: Path) -> str:
+def ensure(prefect_version: str, python_version: str, base_image: str) -> str:
     """Build the stand-in unless a faithful image of that name exists; return its tag."""
     name = tag(prefect_version, python_version)
     if image_exists(name) and is_faithful(name):
@@ -82,7 +79,7 @@ def ensure(prefect_version: str, python_version: str, base_image: str, project_l
     with tempfile.TemporaryDirectory(prefix="cpd-prefect-image-") as scratch:
         context = Path(scratch)
         (context / "Dockerfile").write_text(DOCKERFILE.format(
-            base=base_image, uv=COOKIECUTTER_JSON["_uv_version"], day=lock_date(project_lock),
+            base=base_image, uv=COOKIECUTTER_JSON["_uv_version"], day=release_day(prefect_version, python_version),
             prefect=prefect_version))
         (context / "entrypoint.sh").write_text(ENTRYPOINT)
         (context / "entrypoint.sh").chmod(0o755)
@@ -91,5 +88,5 @@ def ensure(prefect_version: str, python_version: str, base_image: str, project_l
 
 
 if __name__ == "__main__":
-    version, python, lock = sys.argv[1:4]
-    print(ensure(version, python, f"python:{python}-slim", Path(lock)))
+    version, python = sys.argv[1:3]
+    print(ensure(version, python, f"python:{python}-slim"))

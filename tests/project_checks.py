@@ -122,9 +122,10 @@ def assert_yaml_holds_the_answers(project: Path, context: dict) -> None:
                 assert metadata.get("namespace") == slug, f"{path.name}: {document['kind']}'s namespace"
             assert metadata.get("labels", {}).get("app.kubernetes.io/part-of", slug) == slug, path.name
     for compose in (project / "deploy" / "docker-compose.dask.yml", project / "compose.yaml"):
-        for service in (documents[compose][0]["services"].values() if compose.exists() else []):
-            if "${IMAGE_TAG" in service["image"]:  # the project's own image
-                assert service["image"] == image + ":${IMAGE_TAG:-latest}", f"{compose.name}: image"
+        for name, service in (documents[compose][0]["services"].items() if compose.exists() else []):
+            # Every service runs the project's own image, built from its Dockerfile.
+            assert service.get("build") == ("." if compose.parent == project else ".."), f"{compose.name}: {name}"
+            assert "image" not in service, f"{compose.name}: {name} names no image of its own"
     gitlab = project / ".gitlab-ci.yml"
     if gitlab.exists() and context["__registry"]:
         assert documents[gitlab][0]["variables"]["IMAGE_REPOSITORY"] == image, ".gitlab-ci.yml"
@@ -141,8 +142,9 @@ def assert_yaml_holds_the_answers(project: Path, context: dict) -> None:
 
 def assert_dockerfile_is_clean(project: Path, context: dict) -> None:
     dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
-    froms = [line.split(maxsplit=1)[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
-    assert froms[0] == context["base_image"], "Dockerfile: FROM"
+    # Every stage starts from the answer's image (`FROM <image> AS build`, then `FROM <image>`).
+    froms = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")}
+    assert froms == {context["base_image"]}, "Dockerfile: FROM"
     result = run([HADOLINT, "--no-color", "Dockerfile"], cwd=project, check=False)
     assert result.returncode == 0, f"hadolint:\n{result.output}"
 

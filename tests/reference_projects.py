@@ -24,11 +24,11 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 
-from helpers import COOKIECUTTER_JSON, TEMPLATE_DIR
+from helpers import PREFECT_LINES, TEMPLATE_DIR
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REGENERATE = ".venv/bin/python tests/reference_projects.py"
-LINES = COOKIECUTTER_JSON["_prefect_lines"]
+LINES = PREFECT_LINES
 PREFECT_2 = next(line for line in LINES if line["api"] == 2)
 PREFECT_1 = next(line for line in LINES if line["series"] == "1.")
 NOT_LOCKED = {"lock_requirements": "no"}
@@ -85,6 +85,7 @@ def normalize_cruft_json(path: Path) -> None:
 def files(root: Path, ignore: frozenset[str] = frozenset()) -> dict[str, Path]:
     """{relative path: path} of every file below root but those below the top-level entries named
     in ignore (directories alone are not part of a project: git keeps none)."""
+    ignore = ignore | {".git"}  # the repository the post-gen hook makes: git's, not the template's
     return {path.relative_to(root).as_posix(): path for path in sorted(root.rglob("*"))
             if path.is_file() and path.relative_to(root).parts[0] not in ignore}
 
@@ -114,7 +115,7 @@ def regenerate() -> None:
         fresh.mkdir()
         for variant, answers in VARIANTS.items():
             project = generate(answers, Path(scratch) / variant)
-            shutil.copytree(project, fresh / variant, symlinks=True)
+            shutil.copytree(project, fresh / variant, symlinks=True, ignore=shutil.ignore_patterns(".git"))
             print(f"{variant}: {len(files(fresh / variant))} files", file=sys.stderr)
         (fresh / "README.md").write_text(README)
         shutil.rmtree(REFERENCE_DIR, ignore_errors=True)

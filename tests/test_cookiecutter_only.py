@@ -64,8 +64,8 @@ def test_a_bad_pin_fails_with_the_hooks_message_and_leaves_nothing(bare_cookiecu
 
 def test_the_project_locks_itself_through_uv_where_cookiecutter_has_no_packaging(bare_cookiecutter,
                                                                                  tmp_path):
-    """The post-gen hook runs the project's own scripts/lock.py with uv, which brings the script's
-    dependencies: nothing but uv itself must be on PATH."""
+    """The Jinja extension that reads the Prefect release (hooks/prefect_release.py) and the
+    post-gen hook's `uv lock` need nothing but cookiecutter's own interpreter and uv on PATH."""
     cookiecutter, _ = bare_cookiecutter
     only_uv = tmp_path / "bin"
     only_uv.mkdir()
@@ -76,9 +76,8 @@ def test_the_project_locks_itself_through_uv_where_cookiecutter_has_no_packaging
     assert result.returncode == 0, result.output
     assert "WARNING" not in result.output
     project = tmp_path / "out" / "my-data-workflow"
-    for lock in ("requirements.lock", "requirements-dev.lock"):
-        assert (project / lock).read_text().splitlines()[1].startswith("#    uv pip compile requirements.txt")
-    assert f"prefect=={DEFAULT_PREFECT} \\" in (project / "requirements.lock").read_text()
+    assert f'name = "prefect"\nversion = "{DEFAULT_PREFECT}"' in (project / "uv.lock").read_text()
+    assert run(["uv", "lock", "--check"], cwd=project, env=env, check=False).returncode == 0
 
 
 def test_a_bad_answer_fails_in_the_pre_gen_hook_and_leaves_nothing(bare_cookiecutter, tmp_path):

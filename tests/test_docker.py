@@ -146,7 +146,7 @@ def test_secrets_and_clutter_stay_out_of_the_image(project_for, tmp_path, scratc
     (project / ".env.production").write_text("API_TOKEN=planted-secret-7f3a\n")
     (project / ".venv" / "bin").mkdir(parents=True)
     (project / ".venv" / "bin" / "python").write_text("planted-secret-7f3a")
-    (project / ".git").mkdir()
+    (project / ".git").mkdir(exist_ok=True)  # the repository the post-gen hook made
     (project / ".git" / "config").write_text("planted-secret-7f3a")
     image = scratch_image()
     build_image(project, image, "buildkit")
@@ -210,6 +210,11 @@ def wait_for_log(container: str, text: str, timeout: float) -> None:
     raise AssertionError(f"{text!r} never appeared in {container}'s logs:\n{logs[-3000:]}")
 
 
+def no_python_message(python: str) -> str:
+    return (f"ERROR: the base image (FROM) has no Python {python} with pip as 'python', which this "
+            f"project needs (python_version). Use an image such as python:{python}-slim.")
+
+
 def test_a_base_image_with_an_older_python_fails_the_build_with_a_clear_message(
         project_for, base_image, tmp_path):
     project = tmp_path / "project"
@@ -220,8 +225,7 @@ def test_a_base_image_with_an_older_python_fails_the_build_with_a_clear_message(
     for builder in BUILDERS:
         result = build_image(project, f"cpd-never-{uuid.uuid4().hex[:8]}:x", builder, check=False)
         assert result.returncode != 0
-        assert (f"ERROR: the base image (FROM) has Python 3.9; this project needs Python {DEFAULT_PYTHON} "
-                f"or newer. Use an image such as python:{DEFAULT_PYTHON}-slim.") in result.output
+        assert no_python_message(DEFAULT_PYTHON) in result.output
 
 
 def test_a_base_image_without_python_fails_the_build_with_a_clear_message(
@@ -235,7 +239,7 @@ def test_a_base_image_without_python_fails_the_build_with_a_clear_message(
     assert result.exit_code == 0, result.exception
     build = build_image(result.project_path, scratch_image(), "buildkit", check=False)
     assert build.returncode != 0
-    assert "ERROR: the base image (FROM) has no 'python' command" in build.output
+    assert no_python_message("3.11") in build.output
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,10 +250,8 @@ def test_the_default_image_runs_its_flow_read_only_without_capabilities(default_
     result = run_in(default_image, options=LOCKED_DOWN)
     assert "Finished in state Completed()" in result.output
     assert "total = 110" in result.output
-    # With no PREFECT_API_URL, the entry point started the temporary server, not Prefect (below).
-    assert re.search(r"^Starting Prefect's temporary server on http://127\.0\.0\.1:\d+ ",
-                     result.output, re.MULTILINE), result.output
-    assert "prefect - Starting temporary server" not in result.output
+    # With no PREFECT_API_URL, Prefect started its own temporary server.
+    assert re.search(r"prefect - Starting temporary server on http://127\.0\.0\.1:\d+", result.output)
 
 
 def test_a_read_only_container_starts_with_the_database_migrated_at_build_time(default_image):
@@ -293,59 +295,18 @@ def test_the_temporary_server_skips_the_migration_check_only_on_the_copied_datab
     assert kept.output.split() == [f"{name}=unset" for name in settings]
 
 
-# What Prefect 3.9's SubprocessASGIServer runs to start its temporary server, without starting it:
-# its uvicorn arguments, and the variables it adds to the environment beyond the settings that
-# the server's process reads from that same environment anyway.
-PREFECTS_OWN_SERVER_COMMAND = """
-import json, os, subprocess
-import prefect.server.api.server as server
-from prefect.settings import get_current_settings
-captured = {}
-subprocess.Popen = lambda args, env=None, **options: captured.update(args=args, env=env)
-server.SubprocessASGIServer(port=4321)._run_uvicorn_command()
-derived = get_current_settings().to_environment_variables(exclude_unset=True)
-print(json.dumps({"args": captured["args"][1:],
-                  "env": {k: v for k, v in captured["env"].items()
-                          if k not in os.environ and k not in derived}}))
-"""
-
-
-def test_without_an_api_the_entry_point_starts_prefects_own_temporary_server(default_image,
-                                                                            tmp_path):
-    """`docker run IMAGE` with no PREFECT_API_URL: the entry point starts the temporary server
-    Prefect would start, so the flow's process does not import the server's code to launch it
-    (the read-only run above shows it started). Anything else that could name an API, or any
-    other command, is left to Prefect."""
-    # The same server Prefect starts: its command and settings, as this Prefect has them.
-    own = json.loads(run_in(default_image, "python", "-c", PREFECTS_OWN_SERVER_COMMAND,
-                            options=LOCKED_DOWN).output)
+def test_the_entry_point_is_short_plain_shell_that_sets_only_prefects_public_settings(default_image):
+    """No private interface of Prefect: no double-underscore variables, no Python, and every
+    PREFECT_ name it sets is a setting this Prefect documents (a 3.8 name or its older alias)."""
     entrypoint = run_in(default_image, "cat", "/app/docker-entrypoint.sh").output
-    started = re.search(r"^  (PREFECT_\S+ .*?)&$", entrypoint, re.MULTILINE | re.DOTALL)
-    words = started.group(1).replace("\\\n", " ").split()
-    settings = dict(word.split("=", 1) for word in words if "=" in word)
-    arguments = [word for word in words if "=" not in word]
-    assert settings == own["env"]
-    assert arguments[:3] == ["python", "-m", "uvicorn"]
-    ours = dict(zip(arguments[3::2], arguments[4::2], strict=True))
-    theirs = dict(zip(own["args"][2::2], own["args"][3::2], strict=True))
-    # (--factory is a flag: it pairs with the app, which uvicorn reads as the one positional.)
-    assert {**theirs, "--app-dir": None, "--port": None} == {**ours, "--app-dir": None,
-                                                               "--port": None}
-
-    # A prefect.toml (like a profile, an .env or [tool.prefect]) may name another API: Prefect decides.
-    settings_file = tmp_path / "prefect.toml"
-    settings_file.write_text("# no settings\n")
-    settings_file.chmod(0o644)
-    own_settings = run_in(default_image, options=[
-        *LOCKED_DOWN, "--volume", f"{settings_file}:/app/prefect.toml:ro"])
-    assert "Starting Prefect's temporary server" not in own_settings.output
-    assert "prefect - Starting temporary server" in own_settings.output
-    assert "Finished in state Completed()" in own_settings.output
-    # Another command gets no server, and no API address.
-    other = run_in(default_image, "python", "-c",
-                   "import os; print(os.environ.get('PREFECT_API_URL', 'unset'))",
-                   options=LOCKED_DOWN)
-    assert other.output.strip() == "unset"
+    assert entrypoint.startswith("#!/bin/sh\n") and len(entrypoint.splitlines()) <= 20
+    assert "python" not in entrypoint.replace("`python workflow/flow.py`", "")
+    names = set(re.findall(r"\bPREFECT_[A-Z_]+", entrypoint)) - {"PREFECT_HOME"}
+    assert names and not any("__" in name for name in names), names
+    for name in sorted(names):
+        known = run_in(default_image, "sh", "-c",
+                       f"grep -rlq {name} /opt/venv/lib/python*/site-packages/prefect/settings", check=False)
+        assert known.returncode == 0, f"{name} is not one of this Prefect's settings"
 
 
 def test_the_image_holds_no_compiler_no_installer_and_no_package_caches(default_image):
@@ -362,7 +323,9 @@ def test_the_image_holds_no_compiler_no_installer_and_no_package_caches(default_
 
 
 def test_pip_check_finds_every_requirement_of_every_installed_package(default_image):
-    result = run_in(default_image, "python", "-m", "pip", "check", options=LOCKED_DOWN)
+    # The image's virtualenv holds no pip (uv made it): the base image's pip checks it.
+    result = run_in(default_image, "/usr/local/bin/python", "-m", "pip", "--python", "/opt/venv/bin/python",
+                    "check", options=LOCKED_DOWN)
     assert "No broken requirements found." in result.output
 
 
@@ -388,16 +351,16 @@ def distribution_name(project) -> str:
 # On Prefect's own image, nothing it holds is installed a second time (issue 9)
 # ---------------------------------------------------------------------------------------------
 
-# Prints {name: version} of the distributions in the given directories.
+# Prints {name: [version, installer]} of the image's distributions: Prefect's image installs with
+# uv, the project's Dockerfile with pip, so the installer tells who put each one there.
 DISTRIBUTIONS = """
-import importlib.metadata as md, json, re, sys
-found = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
-         for d in md.distributions(path=sys.argv[1:])}
-print(json.dumps(found))
+import importlib.metadata as md, json, re
+print(json.dumps({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower():
+                  [d.version, (d.read_text("INSTALLER") or "").strip()] for d in md.distributions()}))
 """
 
-# Prints {name: version} of the entries of the image's requirements.lock (a universal lock) whose
-# environment markers hold in the image, e.g. not pywin32 on Linux.
+# Prints {name: version} of the entries of the image's requirements.lock (`uv export`, a universal
+# lock) whose environment markers hold in the image, e.g. not pywin32 on Linux.
 LOCKED_HERE = """
 import json, re
 from packaging.markers import Marker
@@ -409,37 +372,34 @@ print(json.dumps({name: version for name, version, marker in entries
 
 
 @pytest.fixture(scope="module")
-def prefect_based(bake_shared, prefect_image, project_for, project_image):
-    """(project, image) of the default project with base_image = Prefect's image of the
+def prefect_based(bake_shared, prefect_image, project_image):
+    """(project, base, image) of the default project with base_image = Prefect's image of the
     project's Prefect and Python (a faithful local stand-in here)."""
     python, prefect = DEFAULT_PYTHON, DEFAULT_PREFECT
-    base = prefect_image(prefect, python, project_for(python) / "requirements.lock")
+    base = prefect_image(prefect, python)
     project = bake_shared(python_version=python, base_image=base)
-    return project, project_image(project, "classic")
+    return project, base, project_image(project, "classic")
 
 
 def test_on_prefects_image_only_what_it_lacks_is_installed(prefect_based):
-    project, image = prefect_based
-    venv_site = run_in(image, "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
-    base_site = run_in(image, "/usr/local/bin/python", "-c",
-                       "import sysconfig; print(sysconfig.get_path('purelib'))")
-    added = json.loads(run_in(image, "python", "-c", DISTRIBUTIONS, venv_site.output.strip()).output)
-    held = json.loads(run_in(image, "python", "-c", DISTRIBUTIONS, base_site.output.strip()).output)
+    project, base, image = prefect_based
+    held = json.loads(run_in(base, "python", "-c", DISTRIBUTIONS).output)
+    now = json.loads(run_in(image, "python", "-c", DISTRIBUTIONS).output)
     locked = json.loads(run_in(image, "python", "-c", LOCKED_HERE).output)
 
-    assert held.get("prefect") == DEFAULT_PREFECT
-    reinstalled = {name for name, version in added.items() if held.get(name) == version}
-    assert reinstalled == set(), f"installed again although the base holds them: {reinstalled}"
-    # What the venv adds: the project, and each locked package the base lacks at that version.
-    expected = {name for name, version in locked.items() if held.get(name) != version}
-    assert set(added) - {distribution_name(project)} == expected
-    assert all(added[name] == locked[name] for name in expected)
+    assert held["prefect"][0] == now["prefect"][0] == DEFAULT_PREFECT
+    # Exactly the locked versions, and pip wrote only those the base lacked at that version.
+    assert {name: now[name][0] for name in locked} == locked
+    changed = {name for name, entry in now.items() if entry != held.get(name)}
+    lacking = {name for name, version in locked.items() if held.get(name, [None])[0] != version}
+    assert changed == lacking | {distribution_name(project)}
+    assert all(now[name][1] == "pip" for name in changed)
 
 
 def test_on_prefects_image_the_flow_runs_and_pip_check_passes(prefect_based):
     """As with Prefect's `dockerfile: auto`, the build migrates no database there: a run without
     an API migrates one at start."""
-    project, image = prefect_based
+    project, _, image = prefect_based
     assert "prefect server database upgrade" not in (project / "Dockerfile").read_text()
     result = run_in(image, options=LOCKED_DOWN)
     assert "Finished in state Completed()" in result.output

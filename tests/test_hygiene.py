@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import COOKIECUTTER_JSON, run
+from helpers import PREFECT_LINES, run
 
 OFFLINE = {"lock_requirements": "no"}
-PREFECT2 = [line["newest"] for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] == 2][-1]
-PREFECT015 = [line["newest"] for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] == 1][0]
+PREFECT2 = [line["newest"] for line in PREFECT_LINES if line["api"] == 2][-1]
+PREFECT015 = [line["newest"] for line in PREFECT_LINES if line["api"] == 1][0]
 # Every pool, runner, Prefect line and CI choice at least once.
 KINDS = {
     "prefect3-docker-github": {"ci": "github"},

@@ -32,13 +32,13 @@ import yaml
 from conftest import nightly_only, unavailable
 
 from checkov_scan import checkov_executable, scan
-from helpers import COOKIECUTTER_JSON, DEFAULT_PREFECT, find_python, run, tree_digest
+from helpers import DEFAULT_PREFECT, PREFECT_LINES, find_python, run, tree_digest
 from pod_security import hardening_gaps, pod_spec, restricted_violations
 from services import Background, free_port, http_json, wait_until
 
 TESTS = Path(__file__).resolve().parent
 # The Prefect lines that deploy to work pools, by their newest release.
-LINES = {line["newest"]: line for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] >= 2}
+LINES = {line["newest"]: line for line in PREFECT_LINES if line["api"] >= 2}
 # Each line's worker packages are resolved as of a fixed day (about the day after the line's newest
 # release, as the project's lock is), so newer releases of their dependencies cannot change them.
 RESOLVED_AS_OF = {"3.": "2026-11-26", "2.": "2025-12-09"}

@@ -28,11 +28,11 @@ import pytest
 import yaml
 from conftest import nightly_only, unavailable
 
-from helpers import COOKIECUTTER_JSON, docker, find_python, image_exists, run
+from helpers import PREFECT_LINES, docker, find_python, image_exists, run
 from journeys import readme_section
 from services import free_port, http_json, wait_until
 
-PREFECT2 = next(line["newest"] for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] == 2)
+PREFECT2 = next(line["newest"] for line in PREFECT_LINES if line["api"] == 2)
 # Answers shared with tests/test_deployments.py, test_install.py and test_dask_cluster.py, so that
 # the bakes, virtualenvs and Docker layers are made once.
 QUICK_START = {"python_version": "3.11"}
@@ -52,7 +52,6 @@ HOST_COMPOSE = "compose.host-network.yaml"
 HOST_NETWORK_ENV = (
     ("COMPOSE_FILE", HOST_COMPOSE, "compose.yaml with every service on the host's network"),
     ("COMPOSE_PROJECT_NAME", "{project}", "stacks run side by side: containers and volume cpd-*"),
-    ("IMAGE_TAG", "{project}", "the worker's image gets a tag of this stack's own"),
     ("PREFECT_PORT", "{api_port}", "the server's port: a free one, not 4200"),
     ("PREFECT_FLOW_NETWORK", "host", "flow-run containers join the host's network, not the stack's"),
     ("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:{dask_port}",
@@ -74,7 +73,8 @@ HOST_NETWORK_TEXT = (
 HOST_NETWORK_SERVICES = {
     "prefect-server": {"environment": {"PREFECT_SERVER_API_HOST": "127.0.0.1",
                                        "PREFECT_SERVER_API_PORT": "${PREFECT_PORT}"}},
-    "prefect-worker": {"environment": {"PREFECT_WORKER_WEBSERVER_PORT": "${CPD_WORKER_HEALTH_PORT}"}},
+    "prefect-worker": {"environment": {"PREFECT_WORKER_WEBSERVER_PORT": "${CPD_WORKER_HEALTH_PORT}"},
+                       "healthcheck_port": ("8080", "${CPD_WORKER_HEALTH_PORT}")},
     # Dask listens on 127.0.0.1 only: on the host's network it would otherwise advertise, and
     # connect to, the machine's outward address.
     "dask-scheduler": {"command": ["dask", "scheduler", "--host", "127.0.0.1", "--port", "${CPD_DASK_PORT}",
@@ -168,20 +168,6 @@ def tools(shared_dir) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def prefect_server_image(prefect_image):
-    """prefect_server_image(project, answers): the stand-in of the server image compose.yaml names."""
-
-    def ensure(project: Path, answers: dict) -> str:
-        python = answers["python_version"]
-        [version] = re.findall(r"^prefect==(\S+)", (project / "requirements.txt").read_text(), re.MULTILINE)
-        name = prefect_image(version, python, project / "requirements.lock")
-        assert name in (project / "compose.yaml").read_text()
-        return name
-
-    return ensure
-
-
 class Stack:
     """A copy of a baked project whose stack the test starts with make, and removes afterwards."""
 
@@ -200,7 +186,9 @@ class Stack:
                         PYTHON=find_python(answers["python_version"]),
                         # The template's own setting for an engine without a bridge network
                         # (the Makefile's `build` and prefect.yaml's build step read it).
-                        IMAGE_BUILD_NETWORK="host", UV_PYTHON_DOWNLOADS="never")
+                        IMAGE_BUILD_NETWORK="host", UV_PYTHON_DOWNLOADS="never",
+                        # uv's Python: this machine keeps its interpreters under pyenv, off PATH.
+                        UV_PYTHON=find_python(answers["python_version"]))
         self.deployment_ids: list[str] = []
         self.images: list[str] = []
         write_machine_settings(project, self.values)
@@ -252,14 +240,14 @@ class Stack:
     def remove(self) -> None:
         """Everything the stack made: its containers and volume, the flow-run containers, the
         images tagged for it."""
-        self.compose("down", "-v", "--remove-orphans", check=False)
+        self.compose("down", "-v", "--remove-orphans", "--rmi", "local", check=False)
         leftovers = self.containers()
         for deployment_id in self.deployment_ids:
             leftovers += docker("ps", "-aq", "--filter", f"label=io.prefect.deployment-id={deployment_id}",
                                 check=False).output.split()
         if leftovers:
             docker("rm", "-f", *leftovers, check=False)
-        for image in [*self.images, f"{self.project.name}:{self.name}"]:
+        for image in self.images:
             remove_image_and_its_latest(image)
             docker("rmi", image, check=False)  # whatever the step above left
 
@@ -277,13 +265,12 @@ def remove_image_and_its_latest(image: str) -> None:
     docker("rmi", *tags, check=False)
 
 
-def start_stack(request, tmp_path, bake_shared, prefect_server_image, tools, answers) -> Stack:
+def start_stack(request, tmp_path, bake_shared, tools, answers) -> Stack:
     shared = bake_shared(**answers)
-    if not (shared / "requirements-dev.lock").exists():
-        pytest.fail("the baked project has no locks (lock_requirements=yes needs uv and the index)")
+    if not (shared / "uv.lock").exists():
+        pytest.fail("the baked project has no uv.lock (lock_requirements=yes needs uv and the index)")
     project = tmp_path / shared.name
     shutil.copytree(shared, project, symlinks=True)
-    prefect_server_image(project, answers)
     stack = Stack(project, tmp_path, tools, answers)
     request.addfinalizer(stack.remove)
     return stack
@@ -315,8 +302,8 @@ def quick_start_commands(readme: str) -> list[str]:
 
 
 def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
-        request, tmp_path, bake_shared, prefect_server_image, tools, compose_cli, docker_engine):
-    stack = start_stack(request, tmp_path, bake_shared, prefect_server_image, tools, QUICK_START)
+        request, tmp_path, bake_shared, tools, compose_cli, docker_engine):
+    stack = start_stack(request, tmp_path, bake_shared, tools, QUICK_START)
     commands = quick_start_commands((stack.project / "README.md").read_text())
     # At most five commands after cookiecutter, `cd` into the project counted.
     assert len(commands) + 1 <= 5, commands
@@ -336,10 +323,11 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
     flow_run = stack.finished_run()
     assert flow_run["state"]["type"] == "COMPLETED"
     wait_until(lambda: "total = 110" in stack.logs(flow_run), 30, "the run's log line 'total = 110'")
-    # It ran in a container of its own, from the image `make deploy` built (a tag of its own).
-    containers = docker("ps", "-a", "--filter", f"label=io.prefect.flow-run-id={flow_run['id']}",
-                        "--format", "{{.Image}}").output.split()
-    assert len(containers) == 1 and re.search(r":\d{4}-\d{2}-\d{2}t", containers[0]), containers
+    # It ran in a container of its own, from the image `make deploy` built (a tag of its own),
+    # which was removed once the run had finished (auto_remove).
+    [image] = stack.images
+    assert re.search(r":\d{4}-\d{2}-\d{2}t", image), image
+    assert docker("ps", "-aq", "--filter", f"label=io.prefect.flow-run-id={flow_run['id']}").output.split() == []
 
     down = stack.bash("make down")
     assert down.returncode == 0, down.output
@@ -351,18 +339,14 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
 @pytest.mark.parametrize("answers", [pytest.param(answers, id=name) if name == "prefect3-docker-dask"
                                      else nightly_only(answers, name)
                                      for name, answers in STACKS.items()])
-def test_the_local_stack_runs_the_deployment_to_completed(request, tmp_path, bake_shared,
-                                                          installed_venv, prefect_server_image,
-                                                          tools, compose_cli, docker_engine,
-                                                          answers):
-    stack = start_stack(request, tmp_path, bake_shared, prefect_server_image, tools, answers)
-    # The install is the Quick start test's; here the virtualenv the other tests share.
-    venv = installed_venv(bake_shared(**answers), answers["python_version"])
-    bin_dir = f"BIN={venv / 'bin'}"
+def test_the_local_stack_runs_the_deployment_to_completed(request, tmp_path, bake_shared, tools,
+                                                          compose_cli, docker_engine, answers):
+    stack = start_stack(request, tmp_path, bake_shared, tools, answers)
+    venv = stack.project / ".venv"  # uv's, which `make deploy` (uv run) makes
 
     stack.make("up")
-    stack.make("deploy", bin_dir)
-    result = stack.make("run-deployment", bin_dir, check=False)
+    stack.make("deploy")
+    result = stack.make("run-deployment", check=False)
     assert result.returncode == 0, result.output[-5000:] + stack.compose("logs", "--tail", "60").output
 
     flow_run = stack.finished_run()

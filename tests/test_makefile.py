@@ -10,17 +10,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import COOKIECUTTER_JSON, docker, find_python, image_exists, prefect_env, run
+from helpers import PREFECT_LINES, UV, docker, image_exists, prefect_env, run
 
 OFFLINE = {"lock_requirements": "no"}
-PREFECT2 = next(line["newest"] for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] == 2)
-PREFECT1 = [line["newest"] for line in COOKIECUTTER_JSON["_prefect_lines"] if line["api"] == 1][-1]
-EVERYDAY = {"install", "test", "lint", "lock", "build", "run"}
+PREFECT2 = next(line["newest"] for line in PREFECT_LINES if line["api"] == 2)
+PREFECT1 = [line["newest"] for line in PREFECT_LINES if line["api"] == 1][-1]
+EVERYDAY = {"install", "test", "lint", "lock", "relock", "build", "run", "clean"}
 STACK = {"up", "down", "deploy", "run-deployment"}
 KINDS = {
     "prefect3-docker": ({}, EVERYDAY | STACK),
@@ -92,44 +91,50 @@ def test_each_target_runs_the_commands_the_readme_gives(cookies, kind):
             assert command in ran, f"make {target} runs:\n{ran}\nbut the README says: {command}"
 
 
-def test_the_everyday_targets_run_for_real(tmp_path, bake_shared, installed_venv, base_image,
-                                           docker_engine):
-    """`make test`, `make run` and `make build` in a project installed as the README says (the
-    virtualenv the other tests share, given to make as BIN)."""
-    answers = {"python_version": "3.11"}
-    shared = bake_shared(**answers)
-    project = tmp_path / shared.name
-    shutil.copytree(shared, project, symlinks=True)
-    bin_dir = f"BIN={installed_venv(shared, answers['python_version']) / 'bin'}"
-    env = prefect_env(tmp_path / "prefect-home", PYTHON=find_python("3.11"))
-
-    tested = make(project, "test", bin_dir, env=env)
-    assert re.search(r"\d+ passed", tested.output) and "failed" not in tested.output
-    ran = make(project, "run", bin_dir, env=env)
-    assert "total = 110" in ran.output and "Completed" in ran.output
-
-    base_image(answers["python_version"])
-    image = f"cpd-make-build-{tmp_path.name.lower()}:latest"
-    try:
-        # IMAGE_BUILD_NETWORK: the Makefile's own setting for an engine without a bridge network.
-        make(project, "build", f"IMAGE={image}", env={**env, "IMAGE_BUILD_NETWORK": "host"})
-        assert image_exists(image)
-        output = docker("run", "--rm", "--network", "host", image, timeout=300).output
-        assert "total = 110" in output
-    finally:
-        docker("rmi", "-f", image, check=False)
-
-
-def test_make_lock_makes_the_same_locks_again(tmp_path, bake_shared):
-    """Nothing changed, so `make lock` (uv run scripts/lock.py) resolves as of the same day and
-    writes the same locks, byte for byte."""
+def test_the_everyday_targets_run_for_real(tmp_path, bake_shared, base_image, docker_engine):
+    """`make install`, `make test`, `make run`, `make build` and `make clean`, in a copy of the
+    project as generated, with uv on PATH as the README asks."""
     shared = bake_shared(python_version="3.11")
     project = tmp_path / shared.name
     shutil.copytree(shared, project, symlinks=True)
-    before = {name: (project / name).read_bytes() for name in ("requirements.lock", "requirements-dev.lock")}
-    # uv is the test suite's own here (requirements-dev.txt), beside its Python.
-    uv_folder = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{uv_folder}{os.pathsep}{os.environ['PATH']}", UV_PYTHON_DOWNLOADS="never")
+    env = prefect_env(tmp_path / "prefect-home")
+    env["PATH"] = f"{Path(UV).parent}{os.pathsep}{env['PATH']}"
+
+    make(project, "install", env=env)
+    tested = make(project, "test", env=env)
+    assert re.search(r"\d+ passed", tested.output) and "failed" not in tested.output
+    ran = make(project, "run", env=env)
+    assert "total = 110" in ran.output and "Completed" in ran.output
+
+    base_image("3.11")
+    name = f"cpd-make-build-{tmp_path.name.lower()}"
+    other = f"cpd-make-other-{tmp_path.name.lower()}:latest"
+    try:
+        # IMAGE_BUILD_NETWORK: the Makefile's own setting for an engine without a bridge network.
+        make(project, "build", f"IMAGE_NAME={name}", env={**env, "IMAGE_BUILD_NETWORK": "host"})
+        output = docker("run", "--name", f"{name}-run", "--network", "host", f"{name}:latest",
+                        timeout=300).output
+        assert "total = 110" in output
+        # What a deploy leaves: a second tag of the image; and an image that is not the project's.
+        docker("tag", f"{name}:latest", f"{name}:20261203-070000")
+        docker("tag", "python:3.11-slim", other)
+
+        make(project, "clean", f"IMAGE_NAME={name}", env=env)
+        assert docker("images", "-q", name).output.strip() == "", "every tag of the project's image"
+        assert docker("ps", "-aq", "--filter", f"name={name}-run").output.strip() == ""
+        assert image_exists(other) and image_exists("python:3.11-slim"), "nothing else"
+    finally:
+        docker("rm", "-f", f"{name}-run", check=False)
+        docker("rmi", "-f", f"{name}:latest", f"{name}:20261203-070000", other, check=False)
+
+
+def test_make_lock_makes_the_same_lock_again(tmp_path, bake_shared):
+    """Nothing changed, so `make lock` (uv lock) resolves as of the same day and leaves uv.lock
+    as it was, byte for byte."""
+    shared = bake_shared(python_version="3.11")
+    project = tmp_path / shared.name
+    shutil.copytree(shared, project, symlinks=True)
+    before = (project / "uv.lock").read_bytes()
+    env = dict(os.environ, PATH=f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}")
     make(project, "lock", env=env)
-    after = {name: (project / name).read_bytes() for name in before}
-    assert after == before
+    assert (project / "uv.lock").read_bytes() == before

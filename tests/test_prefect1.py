@@ -16,7 +16,7 @@ import tomllib
 import pytest
 from packaging.version import Version
 
-from helpers import PREFECT_LINES, docker, newest_prefect
+from helpers import PREFECT_LINES, UV, docker, newest_prefect, run
 from lockfiles import INSTALLED_VERSIONS_SCRIPT, MARKER_ENVIRONMENT_SCRIPT, last_json_line, locked_versions
 
 OLDEST, NEWEST_1 = PREFECT_LINES[0]["newest"], newest_prefect(1)
@@ -95,12 +95,13 @@ def test_a_registered_run_loads_the_flow_from_the_image(built):
 def test_the_image_holds_exactly_the_locked_versions(built):
     _, project, image = built
     environment = last_json_line(run_in(image, "python", "-c", MARKER_ENVIRONMENT_SCRIPT).output)
-    locked = locked_versions((project / "requirements.lock").read_text(), environment)
+    # What uv.lock holds for the image (no test tools), as pip's requirements: uv's own export.
+    exported = run([UV, "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header",
+                    "--quiet"], cwd=project).output
+    locked = locked_versions(exported, environment)
     installed = last_json_line(run_in(image, "python", "-c", INSTALLED_VERSIONS_SCRIPT).output)
     assert {name: installed.get(name) for name in locked} == locked
-    # Nothing else but the project itself and what `python -m venv` puts in every virtualenv
-    # (Debian's venvs add a pkg-resources 0.0.0).
-    venv_seed = {"pip", "setuptools", "wheel", "pkg-resources"}
-    assert set(installed) - set(locked) <= {slug(project), *venv_seed}
+    # Nothing else but the project itself (uv's virtualenvs hold no pip).
+    assert set(installed) - set(locked) == {slug(project)}
     # Old pins in requirements.txt alone would have pulled today's versions: these are the lock's.
     assert Version(installed["marshmallow"]).major == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -15,9 +16,10 @@ def test_every_prompt_has_a_human_readable_question():
     assert sorted(prompts) == sorted(questions)
 
 
-def test_every_prefect_line_names_a_release_of_its_own_series():
-    for line in COOKIECUTTER_JSON["_prefect_lines"]:
-        assert line["newest"].startswith(line["series"]), line
+def test_the_default_prefect_release_generates_offline_from_the_record():
+    """The prompt's default is a release the template has on record (hooks/prefect-releases.json)."""
+    record = json.loads((TEMPLATE_DIR / "hooks" / "prefect-releases.json").read_text())
+    assert COOKIECUTTER_JSON["_prefect_default"] in [row[0] for row in record["projects"]["prefect"]]
 
 
 def test_the_template_code_is_lint_free():
