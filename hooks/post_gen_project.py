@@ -103,6 +103,9 @@ def lock(answers: dict) -> int:
                   "Without the package index, answer lock_requirements=no and lock later (`make lock`).\n"
                   + NOT_GENERATED, file=sys.stderr)
             return 1
+    # uv had setuptools read the project's metadata in place: nothing of that is the project's.
+    for built in Path("src").glob("*.egg-info"):
+        shutil.rmtree(built)
     return 0
 
 
