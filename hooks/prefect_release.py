@@ -34,8 +34,11 @@ from jinja2.ext import Extension
 RECORD = Path(__file__).with_name("prefect-releases.json")
 INDEX = (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
          or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
-# The first Prefect 2 release whose `prefect deploy` reads the deployments of prefect.yaml.
-FIRST_2X = (2, 10, 14)
+# The first Prefect 2 release whose `prefect deploy` deploys the deployments of prefect.yaml as they
+# are: 2.10.14 reads them, but it and 2.10.15 load the flow only from a `.prefect` folder
+# (`prefect project init`), and fail without one (AttributeError: 'NoneType' object has no
+# attribute 'name'; run here); 2.10.16 loads it from the entrypoint.
+FIRST_2X = (2, 10, 16)
 # Prefect 1 and 0.15 are the article's: a fixed Python range each (cookiecutter.json's
 # _prefect_legacy), no companions.
 COMPANIONS = ("prefect-docker", "prefect-dask", "prefect-kubernetes", "dask-kubernetes")
@@ -234,8 +237,9 @@ def facts(answers: dict, releases: Releases) -> Facts:
     if legacy is None and number < FIRST_2X:
         first = ".".join(map(str, FIRST_2X))
         return refuse(f"prefect_version {version} is older than {first}, the first Prefect 2 release whose "
-                      "`prefect deploy` reads the deployments in prefect.yaml, which is how this project "
-                      f"deploys: choose {first} or newer, or a 1.x or 0.15.x release (the article's Prefect).")
+                      "`prefect deploy` deploys the deployments in prefect.yaml without a .prefect folder, "
+                      f"which is how this project deploys: choose {first} or newer, or a 1.x or 0.15.x "
+                      "release (the article's Prefect).")
     try:
         prefect = releases.of("prefect").get(version) or releases.of("prefect", fresh=True).get(version)
     except IndexUnavailable as error:
@@ -253,7 +257,10 @@ def facts(answers: dict, releases: Releases) -> Facts:
         low, high = legacy["python"]
         fits, supported = release(low) <= python <= release(high), f"Python {low} to {high}"
     else:
-        fits, supported = allows(prefect.requires_python, python), f"Python {prefect.requires_python}"
+        fits = allows(prefect.requires_python, python)
+        minors = [m for m in range(6, 21) if allows(prefect.requires_python, (3, m))]
+        supported = (f"Python 3.{minors[0]} to 3.{minors[-1]} (Requires-Python {prefect.requires_python})"
+                     if minors else f"Python {prefect.requires_python}")
     if not fits:
         return refuse(f"python_version {python_answer} cannot run prefect_version {version}, which supports "
                       f"{supported}: choose a Python in that range, or another Prefect release.")

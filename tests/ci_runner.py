@@ -14,7 +14,7 @@ What CI has and this machine does not is replaced, and only this (the one table 
 | actions/setup-python,            | a fresh virtualenv of pyenv's Python X first on PATH (no runner      |
 |   `image: python:X`              |   images here; what the job pip-installs stays in it)                |
 | astral-sh/setup-uv               | the dev venv's uv first on PATH (GitHub's downloads are unreachable; |
-|                                  |   a test checks it is the version the workflow asks for)             |
+|                                  |   it must be the version its version-file, requirements-uv.txt, pins)|
 | `image: docker:*` + `*-dind`     | /bin/sh (dash) and this machine's Docker engine (no nested engine)   |
 | `docker`                         | /usr/bin/docker, DOCKER_BUILDKIT=1, `build` gets `--network host`    |
 |                                  |   (no bridge network; the docker first on PATH lacks BuildKit)       |
@@ -131,6 +131,27 @@ class Runner:
                          for r in self.log)
 
 
+def git_repository(project: Path, path: Path) -> tuple[Path, str]:
+    """The baked project committed to a git repository, as a user pushes it; (path, commit)."""
+    shutil.copytree(project, path, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    env = dict(os.environ, GIT_AUTHOR_NAME="cpd", GIT_AUTHOR_EMAIL="cpd@example.com",
+               GIT_COMMITTER_NAME="cpd", GIT_COMMITTER_EMAIL="cpd@example.com")
+    run(["git", "init", "--quiet", "--initial-branch", "main"], cwd=path)
+    run(["git", "add", "--all"], cwd=path)
+    run(["git", "commit", "--quiet", "--message", "Project from the template"], cwd=path, env=env)
+    return path, run(["git", "rev-parse", "HEAD"], cwd=path).output.strip()
+
+
+def github_event(sha: str, event: str, ref: str) -> dict:
+    """The `github` context of a run for an event: a push of ref, or a pull request."""
+    kind, _, name = ref.removeprefix("refs/").partition("/")
+    return {"event_name": event, "ref": ref, "ref_name": name,
+            "ref_type": "tag" if kind == "tags" else "branch",
+            "sha": sha, "repository": "cpd-owner/project", "repository_owner": "cpd-owner",
+            "actor": "cpd-actor", "workflow": "CI", "run_id": "1", "head_ref": "",
+            "event": {"repository": {"default_branch": "main"}}}
+
+
 # ---------------------------------------------------------------------------------------------
 # GitHub Actions
 # ---------------------------------------------------------------------------------------------
@@ -210,6 +231,16 @@ def as_list(value) -> list:
     return [] if value is None else value if isinstance(value, list) else [value]
 
 
+def setup_uv_version(path: Path) -> str | None:
+    """The version setup-uv reads from a requirements file (`version-file:`): the specifier of the
+    first `uv` requirement, as astral-sh/setup-uv's src/version/requirements-file.ts finds it."""
+    for line in path.read_text().split("\n"):
+        match = re.match(r"^uv([=<>~!]+\S*)", line.split(";", 1)[0].strip())
+        if match:
+            return match.group(1).strip()
+    return None
+
+
 def read_pairs(path: Path) -> dict[str, str]:
     """KEY=VALUE lines, as in GITHUB_ENV, GITHUB_OUTPUT and dotenv reports."""
     pairs = {}
@@ -271,6 +302,7 @@ class GitHubRun:
         env_file, path_file = files / "env", files / "path"
         env_file.write_text("")
         path_file.write_text("")
+        (runner.root / "runner-temp").mkdir(exist_ok=True)
         job_env = dict(self.env)
         job_env.update({k: as_text(substitute(v, self.contexts)) for k, v in (job.get("env") or {}).items()})
         steps: dict[str, dict] = {}
@@ -341,7 +373,9 @@ class GitHubRun:
             bin_dir = self.runner.python_bin(job_name)
         elif action == "astral-sh/setup-uv":
             installed = run([DEV_BIN / "uv", "--version"]).output.split()[1]
-            assert str(inputs["version"]) == installed, (inputs["version"], installed)
+            assert "version" not in inputs, "uv's version is written once, in requirements-uv.txt"
+            wanted = setup_uv_version(workspace / inputs["version-file"])
+            assert wanted == f"=={installed}", (inputs["version-file"], wanted, installed)
             bin_dir = self.runner.root / "uv-bin"
             bin_dir.mkdir(exist_ok=True)
             for tool in ("uv", "uvx"):

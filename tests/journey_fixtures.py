@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from helpers import context_key, find_python
-from journeys import INSTALL_SECTION, Journey, JourneyRun, install_key, machine_environment
+from journeys import (
+    INSTALL_SECTION,
+    Journey,
+    JourneyRun,
+    documents,
+    install_key,
+    is_install,
+    machine_environment,
+)
 from services import free_port
 
 
@@ -60,16 +68,16 @@ def tools(once) -> Path:
 
 
 def new_run(journey: Journey, project: Path, workdir: Path, tools: Path) -> JourneyRun:
-    """A run of journey in project, with free ports of its own."""
-    readme = (project / "README.md").read_text()
+    """A run of journey in project (its README and docs/), with free ports of its own."""
     ports = {"api_port": free_port(), "dask_port": free_port(), "dashboard_port": free_port()}
-    return JourneyRun(journey, project, workdir, readme, ports, tools)
+    return JourneyRun(journey, project, workdir, documents(project), ports, tools)
 
 
 @pytest.fixture(scope="session")
 def installed(once, tools):
-    """installed(project): (a copy of project where the README's install section ran, its
-    transcript); once per install_key, so journeys on equal locks and code share one."""
+    """installed(project): (a copy of project where the install commands of the README's install
+    section ran, their transcript); once per install_key, so journeys on equal locks and code
+    share one."""
 
     def install(project: Path) -> tuple[Path, dict]:
         key = install_key(project, (project / "README.md").read_text())
@@ -78,7 +86,7 @@ def installed(once, tools):
             path.mkdir()
             copy = path / "project"
             shutil.copytree(project, copy, symlinks=True)
-            journey = Journey("install", {}, (INSTALL_SECTION,), after_install=False)
+            journey = Journey("install", {}, (INSTALL_SECTION,), after_install=False, pick=is_install)
             journey_run = new_run(journey, copy, path / "run", tools)
             try:
                 journey_run.start(machine_environment(journey_run))

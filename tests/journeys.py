@@ -1,8 +1,10 @@
 """Run a generated project's README as its user would: its own commands, section by section.
 
-The generated README is the user's script. A *journey* (tests/test_journeys.py lists them) names
-README sections by title; their ```bash blocks run, command by command and exactly as written, in
-one bash session in the baked project, so that `source .venv/bin/activate` carries over. A command
+The generated README and the files of its docs/ folder are the user's script. A *journey*
+(tests/test_journeys.py lists them) names their sections: a title alone is the README's, and
+"docs/deploy.md#Deploy it to a Docker work pool" a section of that file. Their ```bash blocks run,
+command by command and exactly as written, in one bash session in the baked project, so that
+`source .venv/bin/activate` carries over. A command
 the README marks `# in a terminal of its own` runs in the background for the rest of the journey and
 is stopped at its end.
 
@@ -51,19 +53,25 @@ class Command:
 
 @dataclass(frozen=True)
 class Section:
-    title: str  # the heading's text without its number: "Install it on your machine"
+    title: str  # the heading's text without its number: "Install, test and run"
     level: int
     body: str
+    document: str = "README.md"  # the file it is in, relative to the project
+
+    @property
+    def name(self) -> str:
+        """How a journey names it: the title for the README's, "docs/x.md#Title" for others."""
+        return self.title if self.document == "README.md" else f"{self.document}#{self.title}"
 
     def commands(self) -> list[Command]:
-        return bash_commands(self.body, self.title)
+        return bash_commands(self.body, self.name)
 
 
 HEADING = re.compile(r"^(#{1,6})\s+(?:\d+\.\s+)?(.*?)\s*$")
 FENCE = re.compile(r"^\s*```")
 
 
-def readme_sections(text: str) -> list[Section]:
+def readme_sections(text: str, document: str = "README.md") -> list[Section]:
     """Every heading of a Markdown text, with its body up to the next heading of the same or a
     higher level (a section holds its subsections)."""
     lines = text.splitlines()
@@ -76,16 +84,36 @@ def readme_sections(text: str) -> list[Section]:
     sections = []
     for index, (start, level, title) in enumerate(headings):
         end = next((n for n, lv, _ in headings[index + 1:] if lv <= level), len(lines))
-        sections.append(Section(title, level, "\n".join(lines[start + 1:end])))
+        sections.append(Section(title, level, "\n".join(lines[start + 1:end]), document))
     return sections
 
 
-def readme_section(text: str, title: str) -> Section:
-    found = [s for s in readme_sections(text) if s.title == title]
+def readme_section(text: str, title: str, document: str = "README.md") -> Section:
+    found = [s for s in readme_sections(text, document) if s.title == title]
     if not found:
-        titles = [s.title for s in readme_sections(text)]
-        raise LookupError(f"the README has no section {title!r}; it has {titles}")
+        titles = [s.title for s in readme_sections(text, document)]
+        raise LookupError(f"{document} has no section {title!r}; it has {titles}")
     return found[0]
+
+
+def documents(project: Path) -> dict[str, str]:
+    """{path relative to the project: text} of the README and of every Markdown file of docs/."""
+    paths = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    return {path.relative_to(project).as_posix(): path.read_text() for path in paths if path.exists()}
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """("docs/deploy.md", "Title") of "docs/deploy.md#Title"; ("README.md", name) of a bare title."""
+    document, hash_, title = name.partition("#")
+    return (document, title) if hash_ and document.endswith(".md") else ("README.md", name)
+
+
+def project_section(texts: dict[str, str], name: str) -> Section:
+    """The section a journey names, in texts (documents(project))."""
+    document, title = split_name(name)
+    if document not in texts:
+        raise LookupError(f"the project has no {document}; it has {sorted(texts)}")
+    return readme_section(texts[document], title, document)
 
 
 def split_comment(line: str) -> tuple[str, str]:
@@ -178,8 +206,14 @@ def compose_v1_command(arguments: str, cwd: Path, copies: Path) -> tuple[list[st
     name = yaml.safe_load(source.read_text()).get("name") or cwd.name
     copy = copies / original
     copy.parent.mkdir(parents=True, exist_ok=True)
-    copy.write_text("".join(line for line in source.read_text().splitlines(keepends=True)
-                            if not line.startswith("name:")))
+    config = yaml.safe_load(source.read_text())
+    config.pop("name", None)
+    for service in (config.get("services") or {}).values():
+        if "build" in service:  # the engine has no bridge network: the builds' RUN steps use the host's
+            build = service["build"] if isinstance(service["build"], dict) else {"context": service["build"]}
+            service["build"] = {**build, "context": str((source.parent / build["context"]).resolve()),
+                                "network": "host"}
+    copy.write_text(yaml.safe_dump(config, sort_keys=False))
     return ["docker-compose", "-p", name, "--project-directory", str(source.parent),
             "-f", str(copy), *words], name
 
@@ -213,7 +247,8 @@ MACHINE = (
             "the engine has no bridge network, so image builds use the host's"),
     Rewrite(r"^docker compose (.*)$", compose_v1,
             "no Compose v2 plugin here, only docker-compose 1.29 (apt), which refuses the file's "
-            "top-level `name:`: that name is passed as -p, the file without it as -f"),
+            "top-level `name:`: that name is passed as -p, the file without it as -f; and the "
+            "engine has no bridge network, so that copy builds (`build:`) on the host's network"),
     Rewrite(r"^prefect server start\b", "prefect server start --port {api_port}",
             "journeys run side by side: each Prefect server on a free port, not 4200"),
     Rewrite(r"127\.0\.0\.1:4200\b", "127.0.0.1:{api_port}", "the API URL of that server"),
@@ -237,7 +272,7 @@ MACHINE = (
                 "cost only: a worker on the host polls for runs every 2 s instead of 10"),
     WaitFor(r"^prefect server start", prefect_api_answers, 180,
             "the next commands talk to the server: its /api/health answers first"),
-    WaitFor(r"^docker compose -f deploy/docker-compose\.dask\.yml up -d", dask_scheduler_listens, 120,
+    WaitFor(r"^docker compose -f deploy/docker-compose\.dask\.yml up -d", dask_scheduler_listens, 180,
             "the next command joins the scheduler, which starts in a few seconds; a person "
             "reading the next line takes longer than that"),
 )
@@ -299,14 +334,15 @@ class Then:
 
 @dataclass(frozen=True)
 class Journey:
-    """One path through the README. Adding a journey is adding one of these to the table in
-    tests/test_journeys.py."""
+    """One path through the README and its docs/. Adding a journey is adding one of these to the
+    table in tests/test_journeys.py."""
 
     name: str
     answers: dict  # cookiecutter answers (the test adds a project and image name of its own)
-    sections: tuple[str, ...]  # README section titles, run in this order in one session
+    # Section names (a README title, or "docs/x.md#Title"), run in this order in one session.
+    sections: tuple[str, ...]
     checks: tuple[Callable, ...] = ()  # check(run) asserts what the user sees
-    after_install: bool = True  # start where the README's install section left off (shared)
+    after_install: bool = True  # start where the README's install commands left off (shared)
     observe: tuple[Observe, ...] = ()
     then: tuple[Then, ...] = ()
     pick: Callable[[Command], bool] = lambda command: True  # the commands of its sections it runs
@@ -314,7 +350,14 @@ class Journey:
     nightly: bool = False  # run by the nightly run only (CI runs its commands in another journey)
 
 
-INSTALL_SECTION = "Install it on your machine"
+INSTALL_SECTION = "Install, test and run"
+INSTALL_COMMANDS = ("uv sync", "source ", ". ")  # the section's install, before its test and run
+
+
+def is_install(command: Command) -> bool:
+    """A command of the README's install section that installs (or activates) the virtualenv: what
+    the shared install runs, and what journeys that start after it leave out."""
+    return command.section == INSTALL_SECTION and command.code.startswith(INSTALL_COMMANDS)
 
 
 @dataclass
@@ -346,7 +389,7 @@ class JourneyRun:
     journey: Journey
     project: Path
     workdir: Path
-    readme: str
+    texts: dict  # documents(project): the README and docs/*.md
     ports: dict
     tools: Path
     steps: list[Step] = field(default_factory=list)
@@ -388,10 +431,17 @@ class JourneyRun:
 
     # -- running -------------------------------------------------------------------------------
 
+    @property
+    def readme(self) -> str:
+        return self.texts["README.md"]
+
     def commands(self) -> list[Command]:
-        return [command for title in self.journey.sections
-                for command in readme_section(self.readme, title).commands()
-                if self.journey.pick(command)]
+        """The commands of the journey's sections that it runs: what its pick keeps, without the
+        install commands when it starts after the shared install."""
+        return [command for name in self.journey.sections
+                for command in project_section(self.texts, name).commands()
+                if self.journey.pick(command)
+                and not (self.journey.after_install and is_install(command))]
 
     def start(self, env: dict) -> None:
         self.session = BashSession(self.project, env, self.workdir / "logs")
@@ -399,7 +449,7 @@ class JourneyRun:
     def replay_install(self) -> None:
         """The install ran in a shared copy of the project; its `source` lines (the virtualenv's
         activation) are replayed in this session so that the same state carries over."""
-        for command in readme_section(self.readme, INSTALL_SECTION).commands():
+        for command in project_section(self.texts, INSTALL_SECTION).commands():
             if command.code.startswith(("source ", ". ")):
                 self.execute(command)
 
@@ -466,15 +516,15 @@ def remove_images_named(repository: str) -> None:
 
 
 def install_key(project: Path, readme: str) -> str:
-    """What an installed virtualenv depends on: the locks, pins, pyproject.toml, the package's
+    """What an installed virtualenv depends on: the lock, pins, pyproject.toml, the package's
     source and the README's install commands. Projects equal in these share one."""
     digest = hashlib.sha256()
-    files = [project / name for name in ("pyproject.toml", "requirements.txt", "requirements.lock",
-                                         "requirements-dev.lock")]
+    files = [project / name for name in ("pyproject.toml", "requirements.txt", "uv.lock")]
     files += sorted((project / "src").rglob("*.py"))
     for path in files:
         if path.exists():
             digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes())
     for command in readme_section(readme, INSTALL_SECTION).commands():
-        digest.update(command.code.encode() + b"\0")
+        if is_install(command):
+            digest.update(command.code.encode() + b"\0")
     return digest.hexdigest()[:16]

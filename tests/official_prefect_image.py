@@ -79,7 +79,8 @@ def ensure(prefect_version: str, python_version: str, base_image: str) -> str:
     with tempfile.TemporaryDirectory(prefix="cpd-prefect-image-") as scratch:
         context = Path(scratch)
         (context / "Dockerfile").write_text(DOCKERFILE.format(
-            base=base_image, uv=COOKIECUTTER_JSON["_uv_version"], day=release_day(prefect_version, python_version),
+            base=base_image, uv=COOKIECUTTER_JSON["_uv_version"],
+            day=release_day(prefect_version, python_version),
             prefect=prefect_version))
         (context / "entrypoint.sh").write_text(ENTRYPOINT)
         (context / "entrypoint.sh").chmod(0o755)

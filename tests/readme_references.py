@@ -1,11 +1,12 @@
-"""Is every code reference in a generated README true of the project it came with?
+"""Is every code reference in a generated README, and in its docs/, true of the project it came with?
 
-A README names files, commands with their subcommands and flags, decorator arguments, code,
-settings and configuration keys. `false_references(project, tools)` reads each from the README's
-code (inline `spans` and ```bash blocks) and checks it against the project itself and the real
+A README (and each Markdown file of docs/) names files, commands with their subcommands and
+flags, decorator arguments, code, settings and configuration keys. `false_references(project,
+tools)` reads each from the documents' code (inline `spans` and ```bash blocks) and checks it against the project itself and the real
 tools: files exist; a command's executable exists and its subcommands and flags are in its own
 `--help` (Prefect, pip and pytest of the project's virtualenv; Docker, Compose, uv, cruft, git;
-make's targets in the Makefile); quoted code is in the code; a variable is read somewhere.
+make's targets in the Makefile); quoted code is in the code; a variable is read somewhere; a
+link to a file of the project leads to one, and a link to a heading (`#anchor`) to a heading.
 
 What cannot be checked here is in NOT_CHECKED, each with its reason.
 """
@@ -21,7 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from journeys import FENCE, bash_commands
+from journeys import FENCE, bash_commands, documents
 
 # Names the README mentions that are deliberately not files of the project.
 NOT_PROJECT_FILES = {
@@ -94,12 +95,16 @@ def code_spans(markdown: str) -> list[str]:
     return spans
 
 
+def is_documentation(parts: tuple[str, ...]) -> bool:
+    return parts == ("README.md",) or (len(parts) == 2 and parts[0] == "docs" and parts[1].endswith(".md"))
+
+
 def project_text(project: Path) -> str:
-    """Every text file of the project except its README (what the README describes)."""
+    """Every text file of the project except its README and docs/ (what they describe)."""
     texts = []
     for path in sorted(project.rglob("*")):
         parts = path.relative_to(project).parts
-        if path.is_file() and path.name != "README.md" and not {".venv", ".git"} & set(parts) \
+        if path.is_file() and not is_documentation(parts) and not {".venv", ".git"} & set(parts) \
                 and "__pycache__" not in parts:
             try:
                 texts.append(path.read_text())
@@ -398,14 +403,60 @@ class Checker:
         return [problem] if problem else []
 
 
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def anchor(title: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+def anchors(markdown: str) -> set[str]:
+    found, fenced = set(), False
+    for line in markdown.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and (match := re.match(r"^#{1,6}\s+(.*?)\s*$", line)):
+            found.add(anchor(match.group(1)))
+    return found
+
+
+def link_problems(project: Path, document: str, markdown: str) -> list[str]:
+    """The links of a Markdown file of the project (relative to its folder) that lead nowhere."""
+    problems, fenced = [], False
+    folder = (project / document).parent
+    for line in markdown.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        for target in LINK.findall(line):
+            if re.match(r"^[a-z]+:", target):
+                continue  # https:, mailto:
+            path, _, fragment = target.partition("#")
+            linked = (folder / path).resolve() if path else project / document
+            if not linked.exists():
+                problems.append(f"links to {target}: no such file")
+            elif fragment and linked.suffix == ".md" and fragment not in anchors(linked.read_text()):
+                problems.append(f"links to {target}: {linked.name} has no heading #{fragment}")
+    return problems
+
+
 def false_references(project: Path, path: list[Path], readme: str | None = None) -> list[str]:
-    """Every reference of the project's README (or of `readme`) that is not true of the project,
-    as 'README shows X: what is wrong'. path: folders searched first for executables (the
-    project's virtualenv, the test tools)."""
+    """Every reference of the project's README and docs/*.md (or of `readme` instead of the
+    README) that is not true of the project, as 'README.md shows X: what is wrong'. path: folders
+    searched first for executables (the project's virtualenv, the test tools)."""
     checker = Checker(project, path)
-    text = readme if readme is not None else (project / "README.md").read_text()
-    references = checker.references(text)
-    checker.prefetch_prefect_help([r.text for r in references if r.kind == "command"])
-    found = [f"README shows `{reference.where}`: {problem}"
-             for reference in references for problem in checker.problem(reference)]
-    return list(dict.fromkeys(found))  # each once, in the README's order
+    texts = documents(project)
+    if readme is not None:
+        texts["README.md"] = readme
+    references = {name: checker.references(text) for name, text in texts.items()}
+    checker.prefetch_prefect_help([r.text for found in references.values() for r in found
+                                   if r.kind == "command"])
+    found = []
+    for name, text in texts.items():
+        found += [f"{name} shows `{reference.where}`: {problem}"
+                  for reference in references[name] for problem in checker.problem(reference)]
+        found += [f"{name} {problem}" for problem in link_problems(project, name, text)]
+    return list(dict.fromkeys(found))  # each once, in the documents' order

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
-from ci_runner import DEV_BIN, GitHubRun, GitLabRun, Runner, substitute
+from ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
 from helpers import (
     COOKIECUTTER_JSON,
     IN_CI,
@@ -115,8 +115,9 @@ def test_the_ci_answer_gives_that_providers_file_and_no_other(cookies, ci):
     assert (project / GITLAB_CI).exists() == (ci == "gitlab")
     # The folder a GitHub workflow would live in is not left behind empty.
     assert (project / ".github").exists() == (ci == "github")
-    readme = (project / "README.md").read_text()
-    assert ("## CI/CD" in readme) == (ci != "none")
+    # Its guide is docs/ci.md, one per provider, which the README links to.
+    assert (project / "docs" / "ci.md").exists() == (ci != "none")
+    assert ("docs/ci.md" in (project / "README.md").read_text()) == (ci != "none")
 
 
 def test_every_action_is_pinned_to_a_full_commit_sha_with_its_release_beside_it(ci_variants):
@@ -134,7 +135,8 @@ def test_every_action_is_pinned_to_a_full_commit_sha_with_its_release_beside_it(
 def test_permissions_are_least_privilege(ci_variants):
     """Read-only at the top; `packages: write` only on the job that pushes, and only when it pushes
     to ghcr.io with the workflow's own token; `contents: write` only on the job that commits
-    Dependabot's new locks to its own branch; no job asks for anything else."""
+    Dependabot's new lock to its own branch (and runs none of the project's code: no uv, no
+    make); no job asks for anything else."""
     for name, project in ci_variants.items():
         answers = VARIANTS[name]
         if answers["ci"] != "github":
@@ -145,14 +147,32 @@ def test_permissions_are_least_privilege(ci_variants):
         for job_name, job in workflow["jobs"].items():
             expected = ({"contents": "read", "packages": "write"} if job_name == "build" and ghcr
                         else {"contents": "read"} if job_name == "build"
-                        else {"contents": "write"} if job_name == "relock" else None)
+                        else {"contents": "write"} if job_name == "commit-lock" else None)
             assert job.get("permissions") == expected, (name, job_name, job.get("permissions"))
+        pushing = workflow["jobs"]["commit-lock"]
+        assert [step.get("uses", "").split("@")[0] for step in pushing["steps"]] == ["actions/checkout", ""]
+        commands = re.sub(r"(?m)#.*$", "", pushing["steps"][1]["run"])
+        assert not re.search(r"(^|[;&|(]|then|do)\s*(uv|uvx|make|python3?|pip)\s", commands, re.M), name
 
 
-def test_the_ci_installs_the_uv_the_template_is_tested_with():
+def test_the_ci_installs_the_uv_the_template_is_tested_with(ci_variants):
+    """The template's uv is the one it is tested with; each project's CI reads uv's version from
+    requirements-uv.txt (setup-uv's version-file, pip on GitLab) and writes it nowhere else."""
     pins = dict(line.split("==") for line in (TEMPLATE_DIR / "requirements-dev.txt").read_text().split()
                 if "==" in line)
     assert COOKIECUTTER_JSON["_uv_version"] == pins["uv"]
+    for name, project in ci_variants.items():
+        answers = VARIANTS[name]
+        assert f"uv=={pins['uv']}" in (project / "requirements-uv.txt").read_text().split(), name
+        text = ci_file(project, answers).read_text()
+        assert pins["uv"] not in text, name
+        if answers["ci"] == "github":
+            steps = [step for job in yaml.safe_load(text)["jobs"].values() for step in job["steps"]
+                     if step.get("uses", "").startswith("astral-sh/setup-uv@")]
+            assert steps and all(step["with"] == {"version-file": "requirements-uv.txt",
+                                                  "enable-cache": False} for step in steps), name
+        else:
+            assert "pip install --root-user-action=ignore -r requirements-uv.txt" in text, name
 
 
 def test_prefect_1_projects_build_and_push_but_do_not_register(ci_variants):
@@ -242,15 +262,6 @@ def test_every_ci_file_passes_checkov(ci_variants, checkers, tmp_path):
 # The conditions: a pull request builds but publishes nothing
 # ---------------------------------------------------------------------------------------------
 
-def github_event(sha: str, event: str, ref: str) -> dict:
-    kind, _, name = ref.removeprefix("refs/").partition("/")
-    return {"event_name": event, "ref": ref, "ref_name": name,
-            "ref_type": "tag" if kind == "tags" else "branch",
-            "sha": sha, "repository": "cpd-owner/project", "repository_owner": "cpd-owner",
-            "actor": "cpd-actor", "workflow": "CI", "run_id": "1", "head_ref": "",
-            "event": {"repository": {"default_branch": "main"}}}
-
-
 def test_a_pull_request_runs_the_checks_and_builds_but_pushes_and_deploys_nothing(ci_variants, tmp_path):
     name = f"github-prefect{newest_prefect(3)}-docker-ghcr"
     runner = Runner(tmp_path, ci_variants[name], "0" * 40, VARIANTS[name]["python_version"])
@@ -322,17 +333,6 @@ def remove_local_images(repository: str) -> None:
 def slug(project: Path) -> str:
     """The project's slug (a shared bake's folder is named after its answers, not its slug)."""
     return tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
-
-
-def git_repository(project: Path, path: Path) -> tuple[Path, str]:
-    """The baked project committed to a git repository, as a user pushes it; (path, commit)."""
-    shutil.copytree(project, path, symlinks=True)
-    env = dict(os.environ, GIT_AUTHOR_NAME="cpd", GIT_AUTHOR_EMAIL="cpd@example.com",
-               GIT_COMMITTER_NAME="cpd", GIT_COMMITTER_EMAIL="cpd@example.com")
-    run(["git", "init", "--quiet", "--initial-branch", "main"], cwd=path)
-    run(["git", "add", "--all"], cwd=path)
-    run(["git", "commit", "--quiet", "--message", "Project from the template"], cwd=path, env=env)
-    return path, run(["git", "rev-parse", "HEAD"], cwd=path).output.strip()
 
 
 class PrefectStack:
@@ -418,48 +418,6 @@ def assert_a_worker_pulls_and_runs(stack: PrefectStack, project: Path, image: st
 GITHUB_RUN = {"ci": "github", "python_version": "3.11"}
 
 
-def test_a_dependabot_pull_request_gets_its_locks_made_again_and_committed(bake_shared, tmp_path):
-    """Dependabot bumps a pin of requirements.txt and cannot run scripts: the workflow's relock
-    job makes both locks again and pushes them to the pull request's branch, and the checks then
-    run on that commit. Other pull requests are not touched."""
-    project = bake_shared(**GITHUB_RUN, extra_requirements="idna==3.9")
-    repository_path, sha = git_repository(project, tmp_path / slug(project))
-    branch = "dependabot/pip/idna-3.10"
-    env = dict(os.environ, GIT_AUTHOR_NAME="dependabot[bot]", GIT_AUTHOR_EMAIL="bot@example.com",
-               GIT_COMMITTER_NAME="dependabot[bot]", GIT_COMMITTER_EMAIL="bot@example.com")
-    run(["git", "checkout", "--quiet", "-b", branch], cwd=repository_path)
-    requirements = repository_path / "requirements.txt"
-    requirements.write_text(requirements.read_text().replace("idna==3.9", "idna==3.10"))
-    run(["git", "commit", "--quiet", "-am", "Bump idna from 3.9 to 3.10"], cwd=repository_path, env=env)
-    bumped = run(["git", "rev-parse", "HEAD"], cwd=repository_path).output.strip()
-    run(["git", "checkout", "--quiet", "main"], cwd=repository_path)
-    runner = Runner(tmp_path / "ci", repository_path, bumped, GITHUB_RUN["python_version"])
-
-    def pull_request(author: str) -> GitHubRun:
-        event = github_event(bumped, "pull_request", "refs/pull/9/merge")
-        event.update(head_ref=branch, event={**event["event"], "pull_request": {
-            "user": {"login": author}, "head": {"repo": {"full_name": event["repository"]}}}})
-        return GitHubRun(runner, repository_path / GITHUB_WORKFLOW, event)
-
-    assert not pull_request("a-contributor").will_run("relock")
-    bot = pull_request("dependabot[bot]")
-    assert bot.run_job("relock")
-    relocked = bot.needs["relock"]["outputs"]["commit"]
-    assert relocked and relocked != bumped
-    assert run(["git", "rev-parse", branch], cwd=repository_path).output.strip() == relocked
-    assert run(["git", "show", "--format=%an", "--no-patch", relocked], cwd=repository_path
-               ).output.strip() == "github-actions[bot]"
-    for lock in ("requirements.lock", "requirements-dev.lock"):
-        text = run(["git", "show", f"{relocked}:{lock}"], cwd=repository_path).output
-        assert "\nidna==3.10 " in text and "idna==3.9 " not in text, lock
-    # The checks run next, on the relocked commit, and the locks now agree with the pins.
-    assert bot.will_run("check")
-    check_out = bot.workflow["jobs"]["check"]["steps"][0]
-    assert substitute(check_out["with"]["ref"], bot.contexts) == relocked
-    run(["git", "checkout", "--quiet", relocked], cwd=repository_path)
-    run([DEV_BIN / "uv", "run", "scripts/lock.py", "--check"], cwd=repository_path, timeout=300)
-
-
 def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pushed(
         bake_shared, registry, base_image, tmp_path):
     """Prefect 3, a registry given (image_registry): the workflow for a pull request, a push to
@@ -483,8 +441,9 @@ def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pu
 
         # A push to the default branch: check, build and push, deploy.
         push = GitHubRun(runner, workflow, github_event(sha, "push", "refs/heads/main"))
-        assert push.jobs() == ["relock", "check", "build", "deploy"]
+        assert push.jobs() == ["relock", "commit-lock", "check", "build", "deploy"]
         assert not push.run_job("relock"), "only Dependabot's pull requests are locked again"
+        assert not push.run_job("commit-lock")
         assert push.run_job("check") and push.run_job("build")
         assert {sha, "latest"} <= registry_tags(registry, repository)
         labels = json.loads(docker("image", "inspect", "-f", "{{json .Config.Labels}}",

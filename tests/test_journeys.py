@@ -1,25 +1,29 @@
-"""The generated README's journeys, run from the README's own text (tests/journeys.py runs them).
+"""The generated README's journeys, run from the text of the README and of its docs/ (tests/journeys.py
+runs them).
 
-Each row of JOURNEYS is one path a user takes through the README: the answers the project is
-baked with, the README sections whose commands run, in order, in one bash session, and the checks
-of what the user then sees. Adding a journey is adding a row. What this machine changes in the
-commands is in one table, journeys.MACHINE; nothing else is changed.
+Each row of JOURNEYS is one path a user takes through the README and the docs/ files it links: the
+answers the project is baked with, the sections whose commands run, in order, in one bash session
+(a README title, or "docs/x.md#Title"), and the checks of what the user then sees. Adding a
+journey is adding a row. What this machine changes in the commands is in one table,
+journeys.MACHINE; nothing else is changed.
 
 Sharing: every journey bakes a project of its own (its own image name, so journeys running side
-by side never touch each other's images), but the README's install section runs once per set of
-locks and package source, in a shared copy, and journeys start from there (`after_install`).
+by side never touch each other's images), but the install commands of the README's install section
+run once per lock and package source, in a shared copy, and journeys start from there
+(`after_install`).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from conftest import nightly_only
 
-from helpers import docker, newest_prefect
+from helpers import TEMPLATE_DIR, docker, newest_prefect
 from helpers import run as run_command
 from journey_fixtures import journey_answers, new_run
 from journeys import (
@@ -29,7 +33,10 @@ from journeys import (
     Observe,
     Then,
     bash_commands,
+    documents,
+    is_install,
     machine_environment,
+    project_section,
     readme_section,
     remove_images_named,
 )
@@ -45,10 +52,17 @@ FLOW_TOTAL = "total = 110"  # main_flow's default: n=10 records, each doubled, a
 # ---------------------------------------------------------------------------------------------
 
 
+UV = shutil.which("uv") or str(TEMPLATE_DIR / ".venv" / "bin" / "uv")
+
+
 def installed_versions_are_the_locked_ones(run: JourneyRun) -> None:
     python = run.project / ".venv" / "bin" / "python"
     environment = last_json_line(run_command([python, "-c", MARKER_ENVIRONMENT_SCRIPT]).output)
-    locked = locked_versions((run.project / "requirements-dev.lock").read_text(), environment)
+    # uv.lock, as pip-style pins with markers, the dev group included (what `uv sync` installs).
+    exported = run_command([UV, "export", "--frozen", "--no-emit-project", "--no-hashes",
+                            "--format", "requirements-txt"], cwd=run.project).output
+    locked = locked_versions(exported, environment)
+    assert locked, exported
     installed = last_json_line(run_command([python, "-c", INSTALLED_VERSIONS_SCRIPT]).output)
     assert {name: installed.get(name) for name in locked} == locked
 
@@ -118,19 +132,31 @@ def the_deployment_completes(run: JourneyRun, step) -> dict:
     return flow_run
 
 
-def the_run_was_a_container_of_the_deployed_image(run: JourneyRun, flow_run: dict) -> None:
+def the_run_was_a_container_of_the_deployed_image(run: JourneyRun, flow_run: dict, step) -> None:
+    """The run's container was made from the image of its deploy, and is gone (auto_remove): the
+    Docker engine's events since the step started say so."""
     _, job_variables = deployed(run, flow_run)
     image = job_variables["image"]
     assert not image.endswith(":latest"), "each deploy has a tag of its own"
     assert job_variables["image_pull_policy"] == "IfNotPresent"
-    containers = docker("ps", "-a", "--filter", f"label=io.prefect.flow-run-id={flow_run['id']}",
-                        "--format", "{{.Image}}").output.split()
-    assert containers == [image]
+    label = f"label=io.prefect.flow-run-id={flow_run['id']}"
+
+    def events() -> list[str]:
+        return docker("events", "--since", f"{step.started - 5:.0f}", "--until", f"{time.time():.0f}",
+                      "--filter", "type=container", "--filter", label,
+                      "--format", "{{.Action}} {{.Actor.Attributes.image}}").output.splitlines()
+
+    wait_until(lambda: any(e.startswith("destroy ") for e in events()), 60,
+               "the run's container removed (auto_remove)")
+    created = [e.split()[1] for e in events() if e.startswith("create ")]
+    assert created == [image], events()
+    assert docker("ps", "-aq", "--filter", label).output.split() == [], "a container was left behind"
 
 
 def the_docker_deployment_runs_in_its_image(run: JourneyRun) -> None:
-    flow_run = the_deployment_completes(run, run.step(r"^prefect deployment run"))
-    the_run_was_a_container_of_the_deployed_image(run, flow_run)
+    step = run.step(r"^prefect deployment run")
+    flow_run = the_deployment_completes(run, step)
+    the_run_was_a_container_of_the_deployed_image(run, flow_run, step)
 
 
 def the_process_worker_in_the_image_runs_the_deployment(run: JourneyRun) -> None:
@@ -175,7 +201,7 @@ def dask_flow_runs_on_the_cluster(run: JourneyRun) -> None:
 
     deployment_run = run.step(r"^prefect deployment run")
     flow_run = the_deployment_completes(run, deployment_run)
-    the_run_was_a_container_of_the_deployed_image(run, flow_run)
+    the_run_was_a_container_of_the_deployed_image(run, flow_run, deployment_run)
     the_tasks_ran_on_the_clusters_workers(run, deployment_run)
 
     assert run.step(r"--scale dask-worker=4").seen["workers"] == 4
@@ -219,31 +245,43 @@ NO_CLUSTER = Then("the deployment again, with the cluster down", r"^prefect depl
 # The journeys
 # ---------------------------------------------------------------------------------------------
 
-INSTALL_TEST_RUN = ("Test it", "Run the flow")
+INSTALL_TEST_RUN = (INSTALL_SECTION,)  # its test and run: the install is the shared one
 IMAGE = ("Build the image and run the flow in it",)
-# `prefect deploy` builds the image the cluster runs (and tags it latest).
-DASK = ("Deploy it to a Docker work pool", "Scale out with Dask")
+DOCKER_POOL = ("docs/deploy.md#Deploy it to a Docker work pool",)
+# The process worker runs in the image the README builds (its `docker build`, not its runs).
+PROCESS_POOL = (*IMAGE, "docs/deploy.md#Deploy it to a process work pool")
+DASK = (*DOCKER_POOL, "docs/dask.md#Scale out with Dask")
+
+
+def not_the_image_runs(command) -> bool:
+    return not command.code.startswith("docker run --rm")
+
+
+def not_the_plain_run(command) -> bool:
+    return command.code != "python workflow/flow.py"
 
 
 def journeys_for(api: int) -> list[Journey]:
     answers = PREFECT[api]
     dask, process = {**answers, "task_runner": "dask"}, {**answers, "work_pool_type": "process"}
-    own_tests, own_test_checks = (("Test it",), (the_projects_tests_pass,)) if api == 3 else ((), ())
+    own_tests, own_test_checks = ((INSTALL_SECTION,), (the_projects_tests_pass,)) if api == 3 else ((), ())
     return [
         Journey(f"prefect{api}-install-test-run", answers, INSTALL_TEST_RUN,
                 (installed_versions_are_the_locked_ones, the_projects_tests_pass, the_flow_completes)),
         Journey(f"prefect{api}-image", answers, IMAGE, (the_flow_completes_in_the_image,),
                 after_install=False),
-        Journey(f"prefect{api}-docker-pool", answers, ("Deploy it to a Docker work pool",),
+        Journey(f"prefect{api}-docker-pool", answers, DOCKER_POOL,
                 (the_docker_deployment_runs_in_its_image,), nightly=True),
-        Journey(f"prefect{api}-process-pool", process, ("Deploy it to a process work pool",),
-                (the_process_worker_in_the_image_runs_the_deployment,), nightly=api == 2),
+        Journey(f"prefect{api}-process-pool", process, PROCESS_POOL,
+                (the_process_worker_in_the_image_runs_the_deployment,), pick=not_the_image_runs,
+                nightly=api == 2),
         # The project's own tests of its Dask runner run for the newest Prefect only: each starts
         # a local cluster, a minute of two busy cores.
         Journey(f"prefect{api}-dask", dask, own_tests + DASK,
                 own_test_checks + (dask_flow_runs_on_the_cluster,
                                    a_run_with_no_cluster_fails_at_once_in_plain_words),
-                observe=DASK_OBSERVATIONS, then=(NO_CLUSTER,), nightly=api == 2),
+                observe=DASK_OBSERVATIONS, then=(NO_CLUSTER,), pick=not_the_plain_run,
+                nightly=api == 2),
     ]
 
 
@@ -251,7 +289,8 @@ JOURNEYS = [
     *journeys_for(3),
     *journeys_for(2),
     # Prefect 1 registers flows with a Prefect 1 backend, which cannot run here (see the template's
-    # README, "What the tests do not run"): its journeys end with the image.
+    # README, "What the tests do not run"): its journeys end with the image (docs/register.md is
+    # read for its commands only).
     Journey("prefect1-install-test-run", PREFECT[1], INSTALL_TEST_RUN,
             (installed_versions_are_the_locked_ones, the_projects_tests_pass, the_prefect1_flow_succeeds)),
     Journey("prefect1-image", PREFECT[1], IMAGE, (the_prefect1_flow_succeeds_in_the_image,),
@@ -348,32 +387,36 @@ def listed_as_not_run() -> list[str]:
 
 def test_every_readme_command_is_run_by_a_journey_or_listed_as_not_run(journey_bake, bake_shared,
                                                                        session_token):
+    """Every command of a ```bash block of the README and of docs/*.md, in every journey's project
+    and in OTHER_VARIANTS'."""
     run_by_journeys = set()
-    readmes = {}
+    projects = {}
     for journey in JOURNEYS:
         answers, project = journey_answers(journey, session_token), journey_bake(journey)
-        readme = (project / "README.md").read_text()
-        readmes[journey.name] = (readme, answers, project)
-        titles = ((INSTALL_SECTION,) if journey.after_install else ()) + journey.sections
-        run_by_journeys |= {normalized(command.code, answers, project) for title in titles
-                            for command in readme_section(readme, title).commands()
-                            if journey.pick(command)}
+        texts = documents(project)
+        projects[journey.name] = (texts, answers, project)
+        commands = [command for name in journey.sections
+                    for command in project_section(texts, name).commands() if journey.pick(command)]
+        if journey.after_install:
+            commands += [c for c in project_section(texts, INSTALL_SECTION).commands() if is_install(c)]
+        run_by_journeys |= {normalized(command.code, answers, project) for command in commands}
     for name in OTHER_VARIANTS:
         answers = other_variant_answers(name, session_token)
         project = bake_shared(**answers)
-        readmes[name] = ((project / "README.md").read_text(), answers, project)
+        projects[name] = (documents(project), answers, project)
 
     listed = listed_as_not_run()
     assert listed, f"the template's README has no list under {NOT_RUN_SECTION!r}"
     unrun, used = [], set()
-    for name, (readme, answers, project) in readmes.items():
-        for command in bash_commands(readme):
-            code = normalized(command.code, answers, project)
-            prefixes = [p for p in listed if code.startswith(p)]
-            used.update(prefixes)
-            if code not in run_by_journeys and not prefixes:
-                unrun.append(f"{name}: {command.text}")
-    assert not unrun, ("README commands that no journey runs (run them in a journey of "
+    for name, (texts, answers, project) in projects.items():
+        for document, text in texts.items():
+            for command in bash_commands(text):
+                code = normalized(command.code, answers, project)
+                prefixes = [p for p in listed if code.startswith(p)]
+                used.update(prefixes)
+                if code not in run_by_journeys and not prefixes:
+                    unrun.append(f"{name}, {document}: {command.text}")
+    assert not unrun, ("README and docs/ commands that no journey runs (run them in a journey of "
                        f"tests/test_journeys.py, or list them in README.md, {NOT_RUN_SECTION!r}):\n"
                        + "\n".join(dict.fromkeys(unrun)))
-    assert set(listed) == used, f"listed as not run, but in no README: {set(listed) - used}"
+    assert set(listed) == used, f"listed as not run, but in no README or docs/ file: {set(listed) - used}"

@@ -327,7 +327,8 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
     # which was removed once the run had finished (auto_remove).
     [image] = stack.images
     assert re.search(r":\d{4}-\d{2}-\d{2}t", image), image
-    assert docker("ps", "-aq", "--filter", f"label=io.prefect.flow-run-id={flow_run['id']}").output.split() == []
+    left = docker("ps", "-aq", "--filter", f"label=io.prefect.flow-run-id={flow_run['id']}").output
+    assert left.split() == []
 
     down = stack.bash("make down")
     assert down.returncode == 0, down.output

@@ -33,11 +33,13 @@ from helpers import (
 # The user's tools: uv and make find uv beside this interpreter.
 ENV = {**os.environ, "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}"}
 OLDEST = PREFECT_LINES[0]
-PREFECT_OLDEST = {"prefect_version": OLDEST["newest"], "python_version": "3.9", "base_image": "python:3.9-slim"}
+PREFECT_OLDEST = {"prefect_version": OLDEST["newest"], "python_version": "3.9",
+                  "base_image": "python:3.9-slim"}
 PREFECT_1_ON_39 = {"prefect_version": newest_prefect(1), "python_version": "3.9",
                    "base_image": "python:3.9-slim"}
 # The crash: Prefect 2.20 installed with today's anyio and pydantic dies in its first run.
-PREFECT_2_UNLOCKED = {"prefect_version": newest_prefect(2), "python_version": "3.12", "lock_requirements": "no"}
+PREFECT_2_UNLOCKED = {"prefect_version": newest_prefect(2), "python_version": "3.12",
+                      "lock_requirements": "no"}
 
 
 def lock_of(project: Path) -> dict:
@@ -161,7 +163,8 @@ def test_a_pin_newer_than_the_lock_s_day_is_let_in_by_make_relock(bake_shared, t
 # ------------------------------------------------------------------------ without a lock
 
 
-def test_an_unlocked_project_installs_with_pip_as_of_its_day_and_its_flow_completes(bake_shared, installed_venv):
+def test_an_unlocked_project_installs_with_pip_as_of_its_day_and_its_flow_completes(bake_shared,
+                                                                                     installed_venv):
     project = bake_shared(**PREFECT_2_UNLOCKED)
     assert not (project / "uv.lock").exists()
     venv = installed_venv(project, "3.12")  # pip install --uploaded-prior-to=<exclude-newer> -e .

@@ -1,6 +1,6 @@
-"""Every code reference in a generated README is true of the project it came with: files, commands
-with their subcommands and flags, quoted code and decorator arguments, variables, config keys
-(tests/readme_references.py says how each is checked).
+"""Every code reference in a generated README and its docs/ is true of the project it came with:
+files, commands with their subcommands and flags, quoted code and decorator arguments, variables,
+config keys, links (tests/readme_references.py says how each is checked).
 
 The projects are the README journeys' own and the other variants the journeys read
 (tests/test_journeys.py), so their bakes and virtualenvs are shared: the commands' flags are
@@ -67,12 +67,19 @@ PLANTED = """
 - `from {package}.components import ComponentZ`;
 - `make no-such-target`, `prefect deploy --no-such-flag`, `prefect no-such-command`;
 - `docker compose -f deploy/docker-compose.dask.yml up --no-such-option`;
-- `uv run scripts/lock.py --no-such-option`, `NO_SUCH_VARIABLE`, `image_pull_policy: Sometimes`.
+- `python workflow/flow.py --no-such-option`, `NO_SUCH_VARIABLE`, `image_pull_policy: Sometimes`;
+- [a file that is not there](docs/nowhere.md), [a heading that is not there](docs/dask.md#no-such-heading).
 
 ```bash
-pip install --no-such-option -r requirements.lock
+pip install --no-such-option -r requirements.txt
 docker run --rm --no-such-docker-flag {image}:latest
 ```
+"""
+# Planted in a file of docs/: the docs are checked as the README is.
+PLANTED_IN_DOCS = """
+## Planted by the test
+
+`make no-such-docs-target`, [back](../README.md#no-such-readme-heading).
 """
 
 
@@ -81,6 +88,8 @@ def test_the_reference_check_reports_each_planted_false_reference(checked_projec
     package = next((project / "src").iterdir()).name
     image = journey_answers(JOURNEY["prefect3-dask"], session_token)["image_name"]
     readme = (project / "README.md").read_text() + PLANTED.format(package=package, image=image)
+    dask = project / "docs" / "dask.md"
+    dask.write_text(dask.read_text() + PLANTED_IN_DOCS)
     reported = "\n".join(false_references(project, path, readme))
     for false in (f"no file or folder src/{package}/nowhere.py",
                   "workflow/flow.py has no no_such_flow",
@@ -90,9 +99,13 @@ def test_the_reference_check_reports_each_planted_false_reference(checked_projec
                   "`prefect deploy` has no option --no-such-flag",
                   "`prefect` has no command no-such-command",
                   "`docker-compose up` has no option --no-such-option",
-                  "scripts/lock.py takes no --no-such-option",
+                  "workflow/flow.py takes no --no-such-option",
                   "the variable NO_SUCH_VARIABLE is read nowhere",
                   "image_pull_policy: Sometimes is in no file",
                   "`pip install` has no option --no-such-option",
-                  "`docker run` has no option --no-such-docker-flag"):
+                  "`docker run` has no option --no-such-docker-flag",
+                  "README.md links to docs/nowhere.md: no such file",
+                  "README.md links to docs/dask.md#no-such-heading: dask.md has no heading",
+                  "docs/dask.md shows `make no-such-docs-target`: the Makefile has no target",
+                  "docs/dask.md links to ../README.md#no-such-readme-heading: README.md has no heading"):
         assert false in reported, f"not reported: {false}\n\nreported:\n{reported}"

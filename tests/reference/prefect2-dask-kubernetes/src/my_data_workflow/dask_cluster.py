@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from prefect_dask import DaskTaskRunner
@@ -47,13 +48,11 @@ def check_scheduler(address: str, timeout: float = CONNECT_SECONDS) -> None:
 class ClusterTaskRunner(DaskTaskRunner):
     """prefect-dask's task runner, joining the cluster at `address` only once it answers."""
 
-    def __enter__(self):  # Prefect 3 starts its task runner here
+    @asynccontextmanager
+    async def start(self):  # a flow run starts its task runner here
         check_scheduler(self.address)
-        return super().__enter__()
-
-    async def _start(self, exit_stack):  # Prefect 2 starts its task runner here
-        check_scheduler(self.address)
-        await super()._start(exit_stack)
+        async with super().start() as runner:
+            yield runner
 
 
 def task_runner() -> DaskTaskRunner:
