@@ -2,11 +2,12 @@
 
 A README (and each Markdown file of docs/) names files, commands with their subcommands and
 flags, decorator arguments, code, settings and configuration keys. `false_references(project,
-tools)` reads each from the documents' code (inline `spans` and ```bash blocks) and checks it against the project itself and the real
-tools: files exist; a command's executable exists and its subcommands and flags are in its own
-`--help` (Prefect, pip and pytest of the project's virtualenv; Docker, Compose, uv, cruft, git;
-make's targets in the Makefile); quoted code is in the code; a variable is read somewhere; a
-link to a file of the project leads to one, and a link to a heading (`#anchor`) to a heading.
+tools)` reads each from the documents' code (inline `spans` and ```bash blocks) and checks it
+against the project itself and the real tools: files exist; a command's executable exists and
+its subcommands and flags are in its own `--help` (Prefect, pip and pytest of the project's
+virtualenv; Docker, Compose, uv, cruft, git; make's targets in the Makefile); quoted code is in
+the code; a variable is read somewhere; a link to a file of the project leads to one, and a link
+to a heading (`#anchor`) to a heading.
 
 What cannot be checked here is in NOT_CHECKED, each with its reason.
 """
