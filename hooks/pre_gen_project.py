@@ -1,16 +1,20 @@
 """Check the answers before any file is rendered; each message names the prompt and the fix.
 
 Runs under cookiecutter's own interpreter (the standard library and cookiecutter's dependencies
-only); exiting non-zero makes cookiecutter remove the half-made project. A check takes the answers
-and returns messages: add one to CHECKS. What a Prefect release allows (its Pythons, its
-companions) hooks/prefect_release.py has already worked out, into the __release_* answers.
+only), inside the project's directory, which cookiecutter has made (empty) just before; exiting
+non-zero makes cookiecutter remove it. A check takes the answers and returns messages: add one to
+CHECKS. What a Prefect release allows (its Pythons, its companions) hooks/prefect_release.py has
+already worked out, into the __release_* answers. The answers as given, before cookiecutter
+rendered them (its `_cookiecutter`), arrive as the answer `_given`.
 """
 
 from __future__ import annotations
 
 import json
 import keyword
+import os
 import re
+import subprocess
 import sys
 import unicodedata
 
@@ -38,12 +42,48 @@ RESERVED = {"prefect", "prefect_dask", "prefect_docker", "dask", "distributed", 
 ONE_LINE = ("project_name", "description", "author_name", "author_email")
 FREE_TEXT = (*ONE_LINE, "project_slug", "package_name", "base_image", "extra_requirements", "image_name",
              "image_registry")
+# Jinja's markers, written apart: this file is itself rendered by Jinja.
+MARKERS = tuple("{" + c for c in ("{", "%", "#"))
+# The answers whose defaults in cookiecutter.json are Jinja expressions (tests/test_bad_answers.py
+# checks them against the file): given as they stand, they are no answer of the user's.
+OPEN, CLOSE = "{" "{ ", " }" "}"
+TEMPLATE_DEFAULTS = {
+    "project_slug": OPEN + "cookiecutter.project_name | slugify(max_length=40) or cookiecutter._unnamed_slug"
+                    + CLOSE,
+    "package_name": OPEN + "cookiecutter.project_slug | replace('-', '_')" + CLOSE,
+    "base_image": "python:" + OPEN + "cookiecutter.python_version" + CLOSE + "-slim",
+    "prefect_version": OPEN + "cookiecutter._prefect_default" + CLOSE,
+    "image_name": OPEN + "cookiecutter.project_slug" + CLOSE,
+}
+# The answers that name a folder of the project (its directory, src/<package_name>), and the
+# deepest paths the project holds: under the package (src/<package_name>/ + this), and elsewhere
+# (a git object of a SHA-256 repository, which post_gen_project.py's `git init` may make).
+# tests/test_bad_answers.py checks them against a bake with every optional file.
+PATH_ANSWERS = ("project_slug", "package_name")
+DEEPEST_IN_PACKAGE = "components/component_a.py"
+DEEPEST_ELSEWHERE = ".git/objects/00/" + "0" * 62
+
+
+def not_one_folder(name: str) -> str | None:
+    """What makes name more, or less, than one folder's name, if anything does."""
+    separators = [s for s in ("/", "\\") if s in name]
+    return (f"has {separators[0]!r}, which makes it a path of folders" if separators
+            else f"is {name!r}, which names a folder that exists already" if name in (".", "..")
+            else "is empty, which names no folder" if not name
+            else "has a NUL character, which no file name can hold" if "\0" in name else None)
 
 
 def check_names(a: dict) -> list[str]:
     """The project's directory, package and image names, and the registry."""
     name, errors = a["package_name"], []
-    if not SLUG.fullmatch(a["project_slug"]):
+    for key in PATH_ANSWERS:
+        if problem := not_one_folder(a[key]):
+            allowed, example, folder = (
+                ("single hyphens", "my-data-workflow", "the project's directory") if key == "project_slug"
+                else ("underscores", "my_data_workflow", "src/<package_name>"))
+            errors.append(f"{key} {a[key]!r} {problem}, but it is the name of one folder ({folder}): "
+                          f"use lower-case letters, digits and {allowed} only (e.g. '{example}').")
+    if not not_one_folder(a["project_slug"]) and not SLUG.fullmatch(a["project_slug"]):
         errors.append(f"project_slug {a['project_slug']!r} is not a valid directory and distribution name: "
                       "use lower-case letters, digits and single hyphens, starting and ending with a letter "
                       "or digit (e.g. 'my-data-workflow').")
@@ -52,7 +92,7 @@ def check_names(a: dict) -> list[str]:
                else "would shadow the standard library module of the same name"
                if name in getattr(sys, "stdlib_module_names", ())
                else "would shadow a module the workflow imports" if name in RESERVED else None)
-    if problem:
+    if problem and not not_one_folder(name):
         errors.append(f"package_name {name!r} {problem}: use lower-case letters, digits and underscores, "
                       "starting with a letter, and a name of your own (e.g. 'my_data_workflow').")
     if a["__registry"] and not IMAGE_REFERENCE.fullmatch(a["__registry"] + "/x"):
@@ -104,6 +144,67 @@ def check_extra_requirements(a: dict) -> list[str]:
     return errors
 
 
+def limit(name: str, default: int) -> int:
+    try:
+        return os.pathconf(".", name)
+    except (OSError, ValueError, AttributeError):  # (no pathconf on Windows)
+        return default
+
+
+def check_path_lengths(a: dict) -> list[str]:
+    """Each folder name within the file system's NAME_MAX, and the deepest path the project will
+    hold within its PATH_MAX (with the terminating NUL), counted in bytes from the root: the
+    hook runs in the project's directory, so the output directory is counted too."""
+    if any(not_one_folder(a[key]) for key in PATH_ANSWERS):
+        return []
+    name_max, path_max = limit("PC_NAME_MAX", 255), limit("PC_PATH_MAX", 4096)
+    errors = []
+    for key in PATH_ANSWERS:
+        size = len(os.fsencode(a[key]))
+        if size > name_max:
+            errors.append(f"{key} has {size} bytes, but a file name on this file system has at most "
+                          f"{name_max}: choose a shorter one.")
+    if errors:
+        return errors
+    here = os.fsencode(os.getcwd())
+    deepest = max([("package_name", "/".join(("src", a["package_name"], DEEPEST_IN_PACKAGE))),
+                   ("project_slug", DEEPEST_ELSEWHERE)], key=lambda kept: len(os.fsencode(kept[1])))
+    size = len(here) + 1 + len(os.fsencode(deepest[1]))
+    if size >= path_max:
+        errors.append(f"{deepest[0]} makes the project's deepest path ({os.fsdecode(here)}/{deepest[1]}) "
+                      f"{size} bytes long, but a path on this file system has fewer than {path_max}: "
+                      f"choose a shorter {deepest[0]}, or generate the project in a folder with a shorter "
+                      "path (cookiecutter -o).")
+    return errors
+
+
+def rendered_without_markers(raw: str) -> str:
+    """What Jinja makes of text without markers: its line endings become '\\n'."""
+    return re.sub("\r\n?", "\n", raw)
+
+
+def check_given_answers(a: dict) -> list[str]:
+    """An answer given as extra context (`--no-input key=value`, `extra_context`) is rendered by
+    Jinja before any hook runs; cookiecutter keeps it as given in `_cookiecutter`. A rendering that
+    changed it is refused: no file gets a value the user did not write. (Typed and replayed
+    answers are kept as they are; there `_cookiecutter` holds the defaults, or the answers.)"""
+    errors, given = [], a.get("_given") or {}
+    for key in (*FREE_TEXT, "prefect_version"):
+        raw, value = given.get(key), str(a.get(key, ""))
+        if not isinstance(raw, str) or raw == value or raw == TEMPLATE_DEFAULTS.get(key):
+            continue
+        markers = [marker for marker in MARKERS if marker in raw]
+        if markers:
+            errors.append(f"{key} {raw!r} has {', '.join(markers)}: cookiecutter read the answer as a Jinja "
+                          f"template and made it {value!r}. Give the text itself, with no Jinja markers "
+                          "(space the braces apart), or type it at the prompt.")
+        elif rendered_without_markers(raw) == value:
+            errors.append(f"{key} {raw!r} came out of cookiecutter's rendering as {value!r} (Jinja turns "
+                          "every line ending into '\\n'): give it as "
+                          f"{value!r}.")
+    return errors
+
+
 def check_text(a: dict) -> list[str]:
     """Text every file can hold: no Jinja markers (cookiecutter renders recorded answers again on
     `cruft update`; Prefect renders double braces in prefect.yaml), one-line answers on one line."""
@@ -137,10 +238,49 @@ def check_text(a: dict) -> list[str]:
     return errors
 
 
-CHECKS = [check_names, check_prefect_version, check_base_image, check_extra_requirements, check_text]
+CHECKS = [check_names, check_path_lengths, check_given_answers, check_prefect_version, check_base_image,
+          check_extra_requirements, check_text]
+
+# Removes, once cookiecutter has removed the refused project's directory, the empty folders it
+# made above it for a project_slug that is a path (argv: the project directory, then the folders).
+REMOVE_FOLDERS_LATER = """
+import os, sys, time
+project, folders = sys.argv[1], sys.argv[2:]
+deadline = time.monotonic() + 60
+while os.path.lexists(project) and time.monotonic() < deadline:
+    time.sleep(0.005)
+for folder in folders if not os.path.lexists(project) else []:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+"""
 
 
-def main(answers: dict) -> int:
+def folders_made_above(a: dict) -> list[str]:
+    """The folders cookiecutter made on the way to the project's directory for a project_slug that
+    is a relative path (it makes the whole path before the hook runs), deepest first: each folder
+    the slug's path passes through, but not the output directory or one that holds it (an
+    absolute slug is left alone). Only empty ones are removed."""
+    output, project = os.path.realpath(a.get("_output_dir") or "."), os.getcwd()
+    parts = [part for part in re.split(r"[/\\]", a["project_slug"]) if part]
+    if len(parts) < 2 or os.path.isabs(a["project_slug"]) or not a.get("_output_dir"):
+        return []
+    folders = {os.path.realpath(os.path.join(output, *parts[:end])) for end in range(1, len(parts))}
+    kept = [folder for folder in folders
+            if folder != project and os.path.commonpath([folder, output]) != folder]
+    return sorted(kept, key=lambda folder: (folder.count(os.sep), folder), reverse=True)
+
+
+def remove_folders_made_above(a: dict) -> None:
+    if folders := folders_made_above(a):
+        subprocess.Popen([sys.executable, "-c", REMOVE_FOLDERS_LATER, os.getcwd(), *folders],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+
+
+def main(answers: dict, given: dict | None = None) -> int:
+    answers = {**answers, "_given": given or {}}
     errors = [error for check in CHECKS for error in check(answers)]
     for note in filter(None, answers["__release_notes"].splitlines()):
         print(f"NOTE: {note}", file=sys.stderr)
@@ -149,9 +289,11 @@ def main(answers: dict) -> int:
     if errors:
         print("The project was not generated. Fix the answers above and run cookiecutter again.",
               file=sys.stderr)
+        remove_folders_made_above(answers)
     return 1 if errors else 0
 
 
 if __name__ == "__main__":
     # Rendered by cookiecutter: the answers arrive as JSON data, never as Python source.
-    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}"""),
+                  json.loads(r"""{{ _cookiecutter | default({}) | tojson }}""")))

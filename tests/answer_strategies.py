@@ -5,7 +5,9 @@ prompt gets awkward text (quotes of every kind, backslashes, Markdown, YAML and 
 braces that are not Jinja, right-to-left and combining text, emoji, very long values) and the
 choices are one of the given combinations. `unsafe_answers(...)` draws answer sets with one answer
 that the pre-gen hook must refuse (line breaks and control characters in one-line fields, Jinja
-markers, surrounding spaces, a project_name with nothing to make a directory name from).
+markers, surrounding spaces, a project_name with nothing to make a directory name from, a folder's
+name that is a path or longer than a file name may be), and answers given as extra context with
+Jinja syntax, which cookiecutter would render into another value.
 
 The rules the strategies follow are the template's specification, written here independently of
 the hook that enforces them.
@@ -272,7 +274,8 @@ def unsafe(text_strategy):
 def unsafe_answers(draw, combinations: list[dict]) -> tuple[dict, str]:
     """(answers, the prompt the hook must name): an acceptable set with one answer made unsafe."""
     answers = draw(acceptable_answers(combinations))
-    key = draw(st.sampled_from(ONE_LINE + ("project_name-unnamed", "free-text-jinja", "surrounding-space")))
+    key = draw(st.sampled_from(ONE_LINE + ("project_name-unnamed", "free-text-jinja", "surrounding-space",
+                                           "not-one-folder", "too-long")))
     if key == "project_name-unnamed":
         # Nothing slugify can make a directory name from; the slug left to its default.
         nameless = st.sampled_from(["🚀", "---", "!", "...", "\u200f", "★", "”"])
@@ -285,6 +288,21 @@ def unsafe_answers(draw, combinations: list[dict]) -> tuple[dict, str]:
         value = answers.get(key) or "x"
         answers[key] = value + draw(st.sampled_from(list(JINJA_MARKERS) + ["{{ x }}", "{% if %}"]))
         return answers, key
+    if key == "not-one-folder":
+        # A folder's name that is a path. (Not '.', '..' or one ending in '..' for the slug:
+        # cookiecutter itself refuses the first two, and removes the output directory for the third.)
+        key = draw(st.sampled_from(("project_slug", "package_name")))
+        value = answers.get(key) or ("flows" if key == "project_slug" else "flows_pkg")
+        parts = draw(st.lists(st.one_of(st.just(value), slugs(12)), min_size=1, max_size=3))
+        joined = draw(st.sampled_from(["/", "\\"])).join([*parts, value])
+        answers[key] = draw(st.sampled_from([joined, f"{parts[0]}/../{value}"]))
+        if key == "package_name":
+            answers[key] = draw(st.sampled_from([answers[key], "..", ".", "\0" + value]))
+        return answers, key
+    if key == "too-long":
+        # A package folder name beyond NAME_MAX (the slug's is cookiecutter's, before any hook).
+        answers["package_name"] = "p" * draw(st.integers(256, 400))
+        return answers, "package_name"
     if key == "surrounding-space":
         key = draw(st.sampled_from(ONE_LINE))
         value = answers.get(key) or "x"
@@ -292,4 +310,19 @@ def unsafe_answers(draw, combinations: list[dict]) -> tuple[dict, str]:
             st.booleans()) else value + " "
         return answers, key
     answers[key] = draw(unsafe(one_line_text()))
+    return answers, key
+
+
+@st.composite
+def rendered_answers(draw, combinations: list[dict]) -> tuple[dict, str]:
+    """(answers given as extra context, the prompt the hook must name): an acceptable set with one
+    free-text answer holding Jinja syntax that renders (cookiecutter renders extra context before
+    the hooks see it), into text other than itself."""
+    answers = draw(acceptable_answers(combinations))
+    key = draw(st.sampled_from(FREE_TEXT + ("prefect_version",)))
+    value = answers.get(key) or "x"
+    jinja = draw(st.sampled_from(["{{ '' }}", "{# a note #}", "{% if true %}{% endif %}", "{{ 7 * 7 }}",
+                                  "{{ cookiecutter._prefect_default }}", "{%- raw -%}{%- endraw -%}"]))
+    where = draw(st.integers(0, len(value)))
+    answers[key] = value[:where] + jinja + value[where:]
     return answers, key

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,11 @@ from answer_strategies import (
     acceptable_answers,
     choice_combinations,
     combination_id,
+    rendered_answers,
     unsafe_answers,
 )
 from bake_paths import Outcome, bake_with_extra_context, bake_with_replay, typed_context
-from helpers import PREFECT_LINES, find_python, prefect_line, run, tree_digest, venv_python
+from helpers import COOKIECUTTER_JSON, PREFECT_LINES, find_python, prefect_line, run, tree_digest, venv_python
 from project_checks import Importer, assert_project_is_sound
 
 COMBINATIONS = choice_combinations()
@@ -165,12 +167,27 @@ def test_nightly_many_more_answer_sets_bake_sound_projects(shard, importers, tmp
 # Refusals
 # ---------------------------------------------------------------------------------------------
 
+def left_behind(workdir: Path) -> list[Path]:
+    """What a refused bake left in its work directory, beside the test's own files. (For a
+    project_slug that is a path, cookiecutter makes the folders above the project's before the
+    hook runs; the hook removes them just after cookiecutter removes the project's: wait for it.)"""
+    ours = {workdir / "user", workdir / "replay-in"}
+    deadline = time.monotonic() + 10
+    while True:
+        left = [path for path in workdir.rglob("*") if path != workdir / "out"
+                and not any(path == mine or mine in path.parents for mine in ours)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
+
+
 def assert_refused_naming(outcome: Outcome, prompt: str, workdir: Path) -> None:
     assert isinstance(outcome.exception, FailedHookException), (outcome.exception, outcome.project)
     assert "ERROR:" in outcome.errors
     named = [line for line in outcome.errors.splitlines() if line.startswith(f"ERROR: {prompt} ")]
     assert named, f"no message names {prompt}:\n{outcome.errors}"
-    assert not any((workdir / "out").iterdir()), "a half-made project was left behind"
+    assert "Traceback" not in outcome.errors, outcome.errors
+    assert not left_behind(workdir), f"a half-made project was left behind: {left_behind(workdir)}"
 
 
 @pytest.mark.parametrize("shard", range(2))
@@ -218,12 +235,52 @@ def test_answers_without_jinja_make_the_same_project_typed_or_as_extra_context(t
     same_project()
 
 
-def test_extra_context_is_rendered_before_the_hooks_see_it(tmp_path):
-    """`--no-input description='{{ cookiecutter.project_name }} flows'`: the answer is the rendering."""
+def test_extra_context_that_jinja_renders_into_another_value_is_refused(tmp_path):
+    """`--no-input description='{{ cookiecutter.project_name }} flows'`: cookiecutter renders it to
+    'Sales flows' before the hooks see it, and keeps it as given in `_cookiecutter`; the hook
+    compares the two and refuses, rather than write a value the user did not write."""
     outcome = bake_with_extra_context({"lock_requirements": "no", "project_name": "Sales",
                                        "description": "{{ cookiecutter.project_name }} flows"}, tmp_path)
+    assert_refused_naming(outcome, "description", tmp_path)
+    assert "made it 'Sales flows'" in outcome.errors
+
+
+@pytest.mark.parametrize("shard", range(2))
+def test_extra_context_with_jinja_syntax_is_refused_naming_its_prompt(shard, tmp_path):
+    counter = itertools.count()
+
+    @property_settings(20)
+    @seed(3000 + shard)
+    @given(case=rendered_answers(COMBINATIONS[shard::2]))
+    def refused(case):
+        answers, prompt = case
+        workdir = tmp_path / f"example-{next(counter)}"
+        assert_refused_naming(bake_with_extra_context(answers, workdir), prompt, workdir)
+        shutil.rmtree(workdir)
+
+    refused()
+
+
+def test_extra_context_giving_a_default_expression_as_it_stands_still_bakes(tmp_path):
+    """project_slug's and image_name's defaults are Jinja: given as they stand, they are no answer."""
+    answers = {key: COOKIECUTTER_JSON[key] for key in ("project_slug", "package_name", "image_name",
+                                                       "base_image", "prefect_version")}
+    outcome = bake_with_extra_context({"lock_requirements": "no", **answers}, tmp_path)
     assert outcome.project, outcome.errors
-    assert outcome.context["description"] == "Sales flows"
+    assert outcome.context["project_slug"] == "my-data-workflow"
+
+
+def test_a_path_too_long_for_the_file_system_is_refused_before_any_file(tmp_path):
+    """The deepest path the project holds (src/<package_name>/components/...) joined to the output
+    directory beyond PATH_MAX: refused, naming package_name, before cookiecutter writes a file."""
+    path_max = os.pathconf(tmp_path, "PC_PATH_MAX")
+    workdir = tmp_path
+    while len(os.fsencode(str(workdir))) < path_max - 250:
+        workdir = workdir / ("d" * 200)
+    workdir.mkdir(parents=True)
+    outcome = bake_with_extra_context({"lock_requirements": "no", "package_name": "p" * 200}, workdir)
+    assert_refused_naming(outcome, "package_name", workdir)
+    assert f"fewer than {path_max}" in outcome.errors
 
 
 def interactive_cookiecutter(tmp_path: Path, typed: dict) -> tuple[int, str, Path]:

@@ -3,10 +3,15 @@ nothing behind."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from helpers import PREFECT_LINES, newest_prefect
+from helpers import COOKIECUTTER_JSON, PREFECT_LINES, load_hook, newest_prefect
+
+pre = load_hook("pre_gen_project")
 
 OLDEST_LINE, NEWEST_LINE = PREFECT_LINES[0], PREFECT_LINES[-1]
 
@@ -29,12 +34,16 @@ BAD_ANSWERS = {
     "base-image-other-python": ({"python_version": "3.12", "base_image": "python:3.11-slim"},
                                 ["base_image", "Python 3.11", "python_version is 3.12"]),
     "base-image-bad-digest": ({"base_image": "python:3.12-slim@sha256:xyz"}, ["base_image"]),
-    "prefect-not-a-version": ({"prefect_version": "latest"}, ["prefect_version 'latest' is not a release number"]),
+    "prefect-not-a-version": ({"prefect_version": "latest"},
+                              ["prefect_version 'latest' is not a release number"]),
     "prefect-pre-release": ({"prefect_version": "3.0.0rc1"}, ["prefect_version", "pre-release", "final"]),
-    "prefect-unsupported-major": ({"prefect_version": "4.0.0"}, ["prefect_version 4.0.0", "not yet for Prefect 4"]),
+    "prefect-unsupported-major": ({"prefect_version": "4.0.0"},
+                                  ["prefect_version 4.0.0", "not yet for Prefect 4"]),
     "prefect2-before-prefect-yaml-deployments": ({"prefect_version": "2.10.13"},
-                                                 ["prefect_version 2.10.13 is older than 2.10.14", "prefect.yaml"]),
-    "prefect-never-published": ({"prefect_version": "3.4.99"}, ["prefect_version 3.4.99 was never published"]),
+                                                 ["prefect_version 2.10.13 is older than 2.10.14",
+                                                  "prefect.yaml"]),
+    "prefect-never-published": ({"prefect_version": "3.4.99"},
+                                ["prefect_version 3.4.99 was never published"]),
     "prefect3-on-old-python": ({"python_version": "3.9", "prefect_version": newest_prefect(3)},
                                ["python_version 3.9 cannot run", "Python 3.11 to 3.15"]),
     "prefect015-on-new-python": ({"python_version": "3.12", "prefect_version": OLDEST_LINE["newest"]},
@@ -96,6 +105,27 @@ BAD_ANSWERS = {
     "kubernetes-namespace-too-long": ({"work_pool_type": "kubernetes", "project_slug": "a" * 64},
                                       ["project_slug", "at most 63 characters, not 64"]),
     "image-name-too-long": ({"image_name": "a" * 256}, ["image name of 256 characters", "at most 255"]),
+    # A folder's name: one path segment, within NAME_MAX (a slug beyond it fails in cookiecutter's
+    # mkdir, before any hook: tests/test_answers_property.py).
+    "package-is-a-path": ({"package_name": "flows/etl"},
+                          ["package_name 'flows/etl' has '/', which makes it a path of folders",
+                           "one folder (src/<package_name>)"]),
+    "package-with-backslash": ({"package_name": "flows\\etl"}, ["package_name 'flows\\\\etl' has '\\\\'"]),
+    "package-dot-dot": ({"package_name": ".."}, ["package_name '..' is '..'"]),
+    "package-with-nul": ({"package_name": "flows\0"}, ["package_name 'flows\\x00' has a NUL character"]),
+    "package-too-long": ({"package_name": "p" * 256},
+                         ["package_name has 256 bytes", "at most 255", "choose a shorter one"]),
+    # Extra context that Jinja renders into another value: refused, naming the answer as given.
+    "description-rendered": ({"description": "{{ cookiecutter.project_name }} flows"},
+                             ["description '{{ cookiecutter.project_name }} flows' has {{",
+                              "made it 'My Data Workflow flows'", "Give the text itself"]),
+    "name-with-rendered-comment": ({"project_name": "Flows {# v2 #}"},
+                                   ["project_name 'Flows {# v2 #}' has {#", "made it 'Flows '"]),
+    "prefect-version-rendered": ({"prefect_version": "{{ cookiecutter._prefect_default }}.0"},
+                                 ["prefect_version", "made it"]),
+    "requirements-line-endings": ({"extra_requirements": "pandas==2.2.3\r\nnumpy==2.0.0"},
+                                  ["extra_requirements 'pandas==2.2.3\\r\\nnumpy==2.0.0' came out of "
+                                   "cookiecutter's rendering as 'pandas==2.2.3\\nnumpy==2.0.0'"]),
 }
 
 
@@ -118,3 +148,48 @@ def test_every_problem_is_reported_at_once(cookies, capfd):
     assert isinstance(result.exception, FailedHookException)
     errors = capfd.readouterr().err
     assert "package_name" in errors and "base_image" in errors
+
+
+def leftovers_after(root, deadline_seconds: float = 10) -> list:
+    """What is under root, once the hook's clean-up of the folders above a refused project's
+    directory (made by cookiecutter before the hook ran) has had its moment."""
+    deadline = time.monotonic() + deadline_seconds
+    while (left := list(root.rglob("*"))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
+
+
+@pytest.mark.parametrize("slug", ["flows/etl", "flows/etl/more", "flows/../etl", "flows\\etl"])
+def test_a_slug_that_is_a_path_is_refused_and_its_folders_removed(cookies, tmp_path, capfd, slug):
+    """cookiecutter makes the whole path before the pre-gen hook runs, and removes only the last
+    folder when the hook refuses; the hook removes the ones above it."""
+    result = cookies.bake(extra_context={**OFFLINE, "project_slug": slug})
+    assert isinstance(result.exception, FailedHookException)
+    errors = capfd.readouterr().err
+    assert f"ERROR: project_slug {slug!r} has " in errors and "one folder (the project's directory)" in errors
+    assert leftovers_after(tmp_path / "cookies" / "bake00") == []
+
+
+def test_the_template_defaults_the_hook_knows_are_cookiecutter_json_s():
+    """The hook lets an answer given as the template's own Jinja default through: it must know them all."""
+    jinja = {key: value for key, value in COOKIECUTTER_JSON.items()
+             if isinstance(value, str) and not key.startswith("_") and any(m in value for m in pre.MARKERS)}
+    assert pre.TEMPLATE_DEFAULTS == jinja
+
+
+@pytest.mark.parametrize("choices", [
+    {"work_pool_type": "kubernetes", "task_runner": "dask", "ci": "github"},
+    {"work_pool_type": "docker", "task_runner": "dask", "ci": "gitlab"},
+    {"prefect_version": newest_prefect(1), "python_version": "3.10", "work_pool_type": "kubernetes"},
+])
+def test_the_hook_knows_the_deepest_path_the_project_holds(cookies, choices):
+    """check_path_lengths counts src/<package_name>/ + DEEPEST_IN_PACKAGE, or DEEPEST_ELSEWHERE."""
+    package = "p" * 40
+    result = cookies.bake(extra_context={**OFFLINE, **choices, "package_name": package})
+    assert result.exception is None, result.exception
+    project = result.project_path
+    in_package = len(f"src/{package}/{pre.DEEPEST_IN_PACKAGE}")
+    for path in project.rglob("*"):
+        relative = path.relative_to(project).as_posix()
+        limit = in_package if relative.startswith(f"src/{package}/") else len(pre.DEEPEST_ELSEWHERE)
+        assert len(os.fsencode(relative)) <= limit, relative

@@ -1,0 +1,74 @@
+"""checkov, the policy scanner, on the generated Dockerfile: it finds nothing unexplained.
+
+Each kind of Dockerfile the template renders is scanned: the default one (python base image, uv
+in a build stage), the one on Prefect's own image, and Prefect 1's. A finding is fixed in the
+template, or skipped inline there (`# checkov:skip=<id>:<reason>`), and every skip says why.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import unavailable
+
+from checkov_scan import checkov_executable, scan
+from helpers import DEFAULT_PREFECT, newest_prefect
+
+OFFLINE = {"lock_requirements": "no"}
+VARIANTS = {
+    "default": {},
+    "prefect-image": {"python_version": "3.12", "task_runner": "dask",
+                      "base_image": f"prefecthq/prefect:{DEFAULT_PREFECT}-python3.12"},
+    "prefect1": {"python_version": "3.11", "prefect_version": newest_prefect(1),
+                 "work_pool_type": "kubernetes"},
+    "locked-kubernetes-dask": {"python_version": "3.11", "work_pool_type": "kubernetes",
+                               "task_runner": "dask", "lock_requirements": "yes"},
+}
+# The checks the Dockerfile skips, each with the reason it gives.
+EXPLAINED = {"CKV_DOCKER_2"}  # HEALTHCHECK: a flow run is a batch job; compose and Kubernetes probe services
+
+
+def test_checkov_finds_nothing_unexplained_in_the_dockerfiles(cookies, tmp_path):
+    if checkov_executable() is None:
+        unavailable("checkov is not installed (tests/run makes .venv-checkov)")
+    scanned = tmp_path / "scanned"
+    for name, answers in VARIANTS.items():
+        result = cookies.bake(extra_context={**OFFLINE, **answers})
+        assert result.exception is None, (name, result.exception)
+        dockerfile = Path(result.project_path) / "Dockerfile"
+        assert len(dockerfile.read_text().splitlines()) <= 60, name
+        (scanned / name).mkdir(parents=True)
+        shutil.copy(dockerfile, scanned / name / "Dockerfile")
+
+    results = scan(scanned, "dockerfile")
+    failed = [(check["file_path"], check["check_id"], check["check_name"])
+              for check in results["failed_checks"]]
+    assert failed == [], failed
+    scanned_files = {Path(check["file_path"]).parts[1] for check in results["passed_checks"]}
+    assert scanned_files == set(VARIANTS), scanned_files
+    skipped = {}
+    for check in results["skipped_checks"]:
+        reason = check["check_result"].get("suppress_comment", "")
+        assert len(reason) > 20 and reason != "No comment provided", check
+        skipped.setdefault(check["check_id"], set()).add(Path(check["file_path"]).parts[1])
+    assert set(skipped) == EXPLAINED, skipped
+    assert all(files == set(VARIANTS) for files in skipped.values()), skipped
+
+
+def test_checkov_still_finds_what_the_skip_does_not_cover(cookies, tmp_path):
+    """The inline skip names one check only: a Dockerfile weakened on purpose is caught."""
+    if checkov_executable() is None:
+        unavailable("checkov is not installed (tests/run makes .venv-checkov)")
+    result = cookies.bake(extra_context=OFFLINE)
+    assert result.exception is None, result.exception
+    weakened = Path(result.project_path, "Dockerfile").read_text()
+    users = [line for line in weakened.splitlines() if line.startswith("USER ")]
+    assert users, "the image runs as a user of its own"
+    weakened = weakened.replace(users[-1], "USER root")
+    (tmp_path / "weakened").mkdir()
+    (tmp_path / "weakened" / "Dockerfile").write_text(weakened)
+    results = scan(tmp_path / "weakened", "dockerfile")
+    failed = {check["check_id"] for check in results["failed_checks"]}
+    assert failed == {"CKV_DOCKER_8"}, results["failed_checks"]
+    assert {check["check_id"] for check in results["skipped_checks"]} == {"CKV_DOCKER_2"}
