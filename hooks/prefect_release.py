@@ -34,11 +34,13 @@ from jinja2.ext import Extension
 RECORD = Path(__file__).with_name("prefect-releases.json")
 INDEX = (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
          or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
-# The first Prefect 2 release whose `prefect deploy` deploys the deployments of prefect.yaml as they
-# are: 2.10.14 reads them, but it and 2.10.15 load the flow only from a `.prefect` folder
-# (`prefect project init`), and fail without one (AttributeError: 'NoneType' object has no
-# attribute 'name'; run here); 2.10.16 loads it from the entrypoint.
-FIRST_2X = (2, 10, 16)
+# The first Prefect 2 release whose `prefect deploy` deploys prefect.yaml's deployments as the
+# project writes them: 2.10.14 reads them, but it and 2.10.15 load the flow only from a `.prefect`
+# folder (`prefect project init`) and fail without one (AttributeError: 'NoneType' object has no
+# attribute 'name'); 2.10.16 loads it from the entrypoint but leaves `{{ $NAME }}` as written,
+# where 2.11.0 fills in the environment variable (the project's build, network and scheduler
+# settings are those). All run here.
+FIRST_2X = (2, 11, 0)
 # Prefect 1 and 0.15 are the article's: a fixed Python range each (cookiecutter.json's
 # _prefect_legacy), no companions.
 COMPANIONS = ("prefect-docker", "prefect-dask", "prefect-kubernetes", "dask-kubernetes")
@@ -237,8 +239,9 @@ def facts(answers: dict, releases: Releases) -> Facts:
     if legacy is None and number < FIRST_2X:
         first = ".".join(map(str, FIRST_2X))
         return refuse(f"prefect_version {version} is older than {first}, the first Prefect 2 release whose "
-                      "`prefect deploy` deploys the deployments in prefect.yaml without a .prefect folder, "
-                      f"which is how this project deploys: choose {first} or newer, or a 1.x or 0.15.x "
+                      "`prefect deploy` deploys prefect.yaml's deployments as this project writes them "
+                      "(from the entrypoint, without a .prefect folder, and with its $NAME variables filled in "
+                      f"from the environment): choose {first} or newer, or a 1.x or 0.15.x "
                       "release (the article's Prefect).")
     try:
         prefect = releases.of("prefect").get(version) or releases.of("prefect", fresh=True).get(version)

@@ -205,9 +205,9 @@ def test_a_python_inside_the_releases_own_range_generates(cookies, prefect_versi
 
 
 def test_every_python_choice_is_accepted_exactly_where_the_release_allows_it():
-    """For one release of each Requires-Python the index shows (Prefect 2.10.16 on), the hook's
+    """For one release of each Requires-Python the index shows (Prefect 2.11.0 on), the hook's
     answer for each prompt choice is the index's Requires-Python's answer."""
-    releases = {v: e for v, e in published("prefect").items() if v >= Version("2.10.16") and not e["yanked"]}
+    releases = {v: e for v, e in published("prefect").items() if v >= Version("2.11.0") and not e["yanked"]}
     one_per_range = {}
     for version, entry in sorted(releases.items()):
         one_per_range.setdefault(entry["requires_python"], str(version))
@@ -222,11 +222,12 @@ def test_every_python_choice_is_accepted_exactly_where_the_release_allows_it():
                 assert "cannot run prefect_version" in facts.problem, (version, python, facts.problem)
 
 
-# 2.10.14 and 2.10.15 read prefect.yaml's deployments, but deploy them only from a .prefect folder.
-@pytest.mark.parametrize("version", ["2.10.15", "2.10.14", "2.10.13", "2.7.0", "2.0.0"])
-def test_a_prefect_2_release_before_2_10_16_is_refused_naming_2_10_16(cookies, capfd, tmp_path, version):
+# 2.10.14 and 2.10.15 deploy prefect.yaml's deployments only from a .prefect folder, and 2.10.x
+# leaves prefect.yaml's {{ $NAME }} unfilled.
+@pytest.mark.parametrize("version", ["2.10.21", "2.10.16", "2.10.15", "2.10.14", "2.10.13", "2.7.0", "2.0.0"])
+def test_a_prefect_2_release_before_2_11_is_refused_naming_2_11_0(cookies, capfd, tmp_path, version):
     errors = refusal(cookies, capfd, tmp_path, prefect_version=version, python_version="3.11")
-    assert f"prefect_version {version} is older than 2.10.16" in errors
+    assert f"prefect_version {version} is older than 2.11.0" in errors
     assert "prefect.yaml" in errors and ".prefect folder" in errors
 
 
@@ -246,9 +247,9 @@ def test_a_release_never_published_is_refused_naming_it(cookies, capfd, tmp_path
 
 
 def test_a_yanked_release_is_refused(cookies, capfd, tmp_path):
-    yanked = [v for v, e in published("prefect").items() if e["yanked"] and v >= Version("2.10.16")]
+    yanked = [v for v, e in published("prefect").items() if e["yanked"] and v >= Version("2.11.0")]
     if not yanked:
-        pytest.skip("the index has no yanked Prefect release from 2.10.16 on")
+        pytest.skip("the index has no yanked Prefect release from 2.11.0 on")
     version = str(yanked[-1])
     errors = refusal(cookies, capfd, tmp_path, prefect_version=version)
     assert f"prefect_version {version} was withdrawn from the index" in errors
@@ -270,7 +271,7 @@ BY_DATE = [
     ("3.8.8", "3.12", {"prefect-docker": "0.7.4", "prefect-dask": "0.3.7", "prefect-kubernetes": "0.7.13"}),
     ("2.20.27", "3.12", {"prefect-docker": "0.5.5", "prefect-dask": "0.2.10", "prefect-kubernetes": "0.4.6"}),
     ("3.1.15", "3.9", {}),
-    ("2.10.16", "3.11", {}),
+    ("2.11.0", "3.11", {}),
 ]
 
 

@@ -46,14 +46,14 @@ def python_for(version: str) -> str:
     return "3.11" if _number(version) < (2, 14) else "3.12"
 
 
-# CI: one release from each of 3.0/3.1, 3.4, 3.6, 3.8 and 3.9, and 2.10 (2.10.16, the oldest supported),
+# CI: one release from each of 3.0/3.1, 3.4, 3.6, 3.8 and 3.9, and 2.11 (2.11.0, the oldest supported),
 # 2.19 and 2.20. The default release is baked exactly as tests/test_docker.py bakes it (Python
 # 3.12, python:3.12-slim), so both share one bake and one classic-builder image.
-CI_RELEASES = ["3.1.15", "3.4.25", "3.6.29", "3.8.8", DEFAULT_PREFECT, "2.10.16", "2.19.9", "2.20.27"]
+CI_RELEASES = ["3.1.15", "3.4.25", "3.6.29", "3.8.8", DEFAULT_PREFECT, "2.11.0", "2.19.9", "2.20.27"]
 
 
 def newest_of_each_minor() -> list[str]:
-    """Each 3.x minor's newest release and each supported 2.x minor's (2.10 on), from the record."""
+    """Each 3.x minor's newest release and each supported 2.x minor's (2.11 on), from the record."""
     newest: dict[tuple[int, int], str] = {}
     for row in RECORD["projects"]["prefect"]:
         number = _number(row[0])
@@ -65,9 +65,9 @@ def newest_of_each_minor() -> list[str]:
 
 NIGHTLY_RELEASES = [v for v in newest_of_each_minor() if v not in CI_RELEASES]
 MATRIX = [*CI_RELEASES, *(pytest.param(v, id=v, marks=NIGHTLY_ONLY) for v in NIGHTLY_RELEASES)]
-# The deployment tests: an older 3.x release and the oldest supported 2.x release (2.10.16;
-# hooks/prefect_release.py FIRST_2X says why not 2.10.14).
-DEPLOYED = ["3.1.15", "2.10.16"]
+# The deployment tests: an older 3.x release and the oldest supported 2.x release (2.11.0;
+# hooks/prefect_release.py FIRST_2X says why not 2.10.x).
+DEPLOYED = ["3.1.15", "2.11.0"]
 FLOW_COMPLETED = re.compile(r"Flow run '[^']+' - Finished in state Completed\(\)")
 
 
