@@ -104,7 +104,8 @@ class IndexUnavailable(Exception):
 
 
 def fetch(url: str, accept: str = "*/*") -> bytes:
-    request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "cookiecutter-prefect-docker"})
+    headers = {"Accept": accept, "User-Agent": "cookiecutter-prefect-docker"}
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=20) as response:
             if accept != "*/*" and "json" not in response.headers.get("Content-Type", ""):
@@ -208,12 +209,13 @@ def needed(answers: dict) -> list[str]:
     """The companions a project's answers need, beside prefect itself."""
     pool, dask = answers["work_pool_type"], answers["task_runner"] == "dask"
     used = (pool in ("docker", "kubernetes"), dask, pool == "kubernetes", dask and pool == "kubernetes")
-    return [name for name, use in zip(COMPANIONS, used) if use]
+    return [name for name, use in zip(COMPANIONS, used, strict=True) if use]
 
 
 def exact_names(requirements: str) -> list[str]:
     """The project names of extra_requirements' pins (the pre-gen hook checks they are pins)."""
-    return [re.split(r"[\[=<>!~ ]", pin, maxsplit=1)[0].lower() for pin in requirements.replace(",", " ").split()]
+    pins = requirements.replace(",", " ").split()
+    return [re.split(r"[\[=<>!~ ]", pin, maxsplit=1)[0].lower() for pin in pins]
 
 
 def facts(answers: dict, releases: Releases) -> Facts:
@@ -240,8 +242,8 @@ def facts(answers: dict, releases: Releases) -> Facts:
         first = ".".join(map(str, FIRST_2X))
         return refuse(f"prefect_version {version} is older than {first}, the first Prefect 2 release whose "
                       "`prefect deploy` deploys prefect.yaml's deployments as this project writes them "
-                      "(from the entrypoint, without a .prefect folder, and with its $NAME variables filled in "
-                      f"from the environment): choose {first} or newer, or a 1.x or 0.15.x "
+                      "(from the entrypoint, without a .prefect folder, and with its $NAME variables "
+                      f"filled in from the environment): choose {first} or newer, or a 1.x or 0.15.x "
                       "release (the article's Prefect).")
     try:
         prefect = releases.of("prefect").get(version) or releases.of("prefect", fresh=True).get(version)
@@ -334,7 +336,8 @@ class PrefectReleaseExtension(Extension):
 # and every 2.x it supports), yanked ones left out.
 RECORDED = {"prefect": [("0.15.0", "2"), ("2.10.14", "")], "prefect-docker": [("0.2.0", "")],
             "prefect-dask": [("0.2.0", "")], "prefect-kubernetes": [("0.2.0", "")],
-            "dask-kubernetes": [("2022.1.0", "")], TEST_TOOL: [("6.2.0", "")], BUILD_BACKEND: [("57.0.0", "")]}
+            "dask-kubernetes": [("2022.1.0", "")], TEST_TOOL: [("6.2.0", "")],
+            BUILD_BACKEND: [("57.0.0", "")]}
 
 
 def record() -> dict:

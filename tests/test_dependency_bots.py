@@ -96,7 +96,8 @@ def test_dependabot_bumps_the_pins_and_leaves_prefects_minor_to_the_user(cookies
 
 @pytest.mark.parametrize("answers, files", [
     ({}, ["pyproject.toml", "uv.lock"]),
-    ({"base_image": "prefecthq/prefect:3.9.1-python3.12"}, ["pyproject.toml", "uv.lock", "requirements.lock"]),
+    ({"base_image": "prefecthq/prefect:3.9.1-python3.12"},
+     ["pyproject.toml", "uv.lock", "requirements.lock"]),
     ({"lock_requirements": "no"}, ["pyproject.toml"]),
 ], ids=["default", "prefect-image", "unlocked"])
 def test_renovate_locks_again_with_make_relock_and_leaves_prefects_minor_to_the_user(cookies, answers, files):
@@ -132,7 +133,8 @@ def test_a_dependabot_pull_request_gets_its_lock_made_again_and_committed(bake_s
     def pull_request(author: str) -> GitHubRun:
         event = github_event(bot_commit, "pull_request", "refs/pull/9/merge")
         event.update(head_ref=branch, event={**event["event"], "pull_request": {
-            "user": {"login": author}, "head": {"sha": bot_commit, "repo": {"full_name": event["repository"]}}}})
+            "user": {"login": author},
+            "head": {"sha": bot_commit, "repo": {"full_name": event["repository"]}}}})
         return GitHubRun(runner, repository / GITHUB_WORKFLOW, event)
 
     assert not pull_request("a-contributor").will_run("relock")
