@@ -124,8 +124,8 @@ def assert_yaml_holds_the_answers(project: Path, context: dict) -> None:
     for compose in (project / "deploy" / "docker-compose.dask.yml", project / "compose.yaml"):
         for name, service in (documents[compose][0]["services"].items() if compose.exists() else []):
             # Every service runs the project's own image, built from its Dockerfile.
-            context = "." if compose.parent == project else ".."
-            assert service.get("build") == context, f"{compose.name}: {name}"
+            build_context = "." if compose.parent == project else ".."
+            assert service.get("build") == build_context, f"{compose.name}: {name}"
             assert "image" not in service, f"{compose.name}: {name} names no image of its own"
     gitlab = project / ".gitlab-ci.yml"
     if gitlab.exists() and context["__registry"]:
