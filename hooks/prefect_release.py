@@ -326,6 +326,7 @@ class PrefectReleaseExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.globals["prefect_release"] = prefect_release
+        environment.globals["prefect_server_chart"] = server_chart
         environment.filters["release"] = release
 
 
@@ -357,7 +358,65 @@ def record() -> dict:
     return {"index": INDEX, "taken": datetime.date.today().isoformat(), "projects": projects}
 
 
-if __name__ == "__main__":
+# ----------------------------------------------------------------------------- Prefect's Helm chart
+
+# Prefect's Helm chart for a self-hosted server (prefect-helm): each chart release is a date, and
+# its appVersion is the Prefect release its image tag was pinned to when it was packaged (the
+# newest Prefect 3 then; 2.x until 2024.8.30163822). prefect-server-charts.json records, for each
+# Prefect release, the newest chart release that ships it, as read from the chart repository's
+# index. Refresh it: `python hooks/prefect_release.py charts <index.yaml>` (the file at
+# https://prefecthq.github.io/prefect-helm/index.yaml).
+CHARTS = Path(__file__).with_name("prefect-server-charts.json")
+CHART_REPOSITORY = "https://prefecthq.github.io/prefect-helm"
+# The values key of the server's image tag moved from server.image to global.prefect.image in
+# this chart release (read in each release's values.yaml).
+GLOBAL_IMAGE_FROM = (2025, 1, 24200354)
+# The last chart release packaged with Prefect 2.
+LAST_2X_CHART = "2024.8.30163822"
+
+
+@dataclass(frozen=True)
+class ServerChart:
+    """How to install the project's Prefect version with Prefect's chart. `version` is the chart
+    release that ships it, or "" when none on record does (a release newer than the record, or a
+    2.x later than the last 2.x chart): then `fallback` is the chart release to take instead ("" for
+    the newest), and the image tag, set to the project's version, makes the server that release."""
+
+    version: str
+    fallback: str
+    tag_key: str
+    recorded: str
+
+
+def server_chart(prefect_version: str) -> ServerChart:
+    record = json.loads(CHARTS.read_text()) if CHARTS.exists() else {"charts": {}, "taken": ""}
+    chart = record["charts"].get(prefect_version.strip(), "")
+    fallback = "" if chart or release(prefect_version)[:1] != (2,) else LAST_2X_CHART
+    used = chart or fallback
+    tag_key = ("global.prefect.image.prefectTag" if not used or release(used) >= GLOBAL_IMAGE_FROM
+               else "server.image.prefectTag")
+    return ServerChart(chart, fallback, tag_key, record["taken"])
+
+
+def chart_record(index_yaml: str) -> dict:
+    """What prefect-server-charts.json holds, from the chart repository's index.yaml."""
+    import yaml  # a dependency of cookiecutter; only this maintainer's command needs it
+
+    index = yaml.safe_load(index_yaml)
+    charts: dict[str, str] = {}
+    for entry in index["entries"]["prefect-server"]:
+        app = str(entry["appVersion"])
+        if FINAL.fullmatch(app) and release(entry["version"]) > release(charts.get(app, "0")):
+            charts[app] = entry["version"]
+    taken = str(index.get("generated", ""))[:10] or datetime.date.today().isoformat()
+    return {"repository": CHART_REPOSITORY, "taken": taken,
+            "charts": dict(sorted(charts.items(), key=lambda item: release(item[0])))}
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["charts"]:
+    CHARTS.write_text(json.dumps(chart_record(Path(sys.argv[2]).read_text()), indent=0) + "\n")
+    print(f"{CHARTS}: refreshed", file=sys.stderr)
+elif __name__ == "__main__":
     recorded = record()
     text = json.dumps(recorded, separators=(",", ":")).replace("],[", "],\n[").replace(":[[", ":[\n[")
     RECORD.write_text(text + "\n")

@@ -1,13 +1,18 @@
 """What a generated project ships for Kubernetes is valid for what reads it, and safe, offline:
 
 - prefect.yaml's job variables fit the work pool's base job template: Prefect's own default one
-  for Docker and process pools, the project's deploy/kubernetes/base-job-template.json for
-  Kubernetes (the README creates the pool with it);
+  for Docker and process pools, the project's deploy/work-pool/base-job-template.json for
+  Kubernetes (docs/deploy.md creates the pool with it);
 - every manifest in deploy/kubernetes/ passes the Kubernetes API's own schemas (kubernetes-validate,
   strictly: an unknown field is an error), the "restricted" Pod Security Standard
-  (tests/pod_security.py) and checkov, on every Kubernetes variant;
+  (tests/pod_security.py) and checkov, on every Kubernetes variant; and the folder holds nothing
+  else, so one `kubectl apply -f deploy/kubernetes/` applies it;
+- the Kubernetes steps of docs/deploy.md, played in order against an empty cluster and Prefect API
+  (tests/kubectl_model.py), create nothing before its namespace or before what it references, apply
+  nothing that is not a Kubernetes object, and end with a flow run's Job; the same check fails the
+  steps as they were written before (issue 18);
 - on Kubernetes with Dask, each deploy's flow runs start a Dask cluster of exactly their own image:
-  with a real Prefect server and the README's `prefect work-pool create --base-job-template`,
+  with a real Prefect server and the docs' `prefect work-pool create --base-job-template`,
   Prefect's own code renders the Job a flow run becomes; the project's own code, installed from its
   lock, builds the cluster that flow run would start, and dask-kubernetes' operator code the pods
   it would make. Each object passes the Kubernetes schemas (the DaskCluster its CRD) and the
@@ -30,9 +35,11 @@ import kubernetes_validate
 import pytest
 import yaml
 from conftest import nightly_only, unavailable
+from kubectl_model import play
 
 from checkov_scan import checkov_executable, scan
 from helpers import DEFAULT_PREFECT, PREFECT_LINES, find_python, run, tree_digest
+from journeys import bash_commands, documents
 from pod_security import hardening_gaps, pod_spec, restricted_violations
 from services import Background, free_port, http_json, wait_until
 
@@ -43,6 +50,8 @@ LINES = {line["newest"]: line for line in PREFECT_LINES if line["api"] >= 2}
 # release, as the project's lock is), so newer releases of their dependencies cannot change them.
 RESOLVED_AS_OF = {"3.": "2026-11-26", "2.": "2025-12-09"}
 POOLS = ["docker", "kubernetes", "process"]
+# The Kubernetes work pool's base job template: not a Kubernetes object, so not in deploy/kubernetes/.
+JOB_TEMPLATE = "deploy/work-pool/base-job-template.json"
 OFFLINE = {"lock_requirements": "no"}
 REGISTRY = "ghcr.io/acme"
 # Every Kubernetes variant of a project: Prefect line x task runner x registry or none.
@@ -151,8 +160,8 @@ def test_job_variables_fit_the_work_pools_base_job_template(cookies, base_job_te
         for task_runner in ("default", "dask"):
             project = bake(cookies, prefect_version=prefect_version, work_pool_type=pool,
                            task_runner=task_runner)
-            # A Kubernetes pool is created with the project's own template (README, step 6).
-            template = (json.loads((project / "deploy/kubernetes/base-job-template.json").read_text())
+            # A Kubernetes pool is created with the project's own template (docs/deploy.md).
+            template = (json.loads((project / JOB_TEMPLATE).read_text())
                         if pool == "kubernetes" else templates[pool])
             validator = variables_validator(template)
             config = yaml.safe_load((project / "prefect.yaml").read_text())
@@ -177,8 +186,9 @@ def test_kubernetes_manifests_pass_the_api_schemas_and_the_restricted_pod_securi
     dask = answers["task_runner"] == "dask"
     api = LINES[answers["prefect_version"]]["api"]
     files = sorted(path.name for path in (project / "deploy" / "kubernetes").iterdir())
-    assert files == sorted(["base-job-template.json", "namespace.yaml", "prefect-worker.yaml",
-                            *(["flow-runs.yaml"] if dask else [])])
+    # Only Kubernetes objects, named so that the namespace comes first (kubectl applies a folder's
+    # files in the order of their names).
+    assert files == ["00-namespace.yaml", "10-prefect-worker.yaml", *(["20-flow-runs.yaml"] if dask else [])]
     resources = load_manifests(project)
     for resource in resources.values():
         validate_strictly(resource)
@@ -226,7 +236,7 @@ def test_kubernetes_manifests_pass_the_api_schemas_and_the_restricted_pod_securi
 
     # The flow runs' Jobs: the project's template (restricted, read-only), pulled with the
     # registry's credentials when there is a registry.
-    template = json.loads((project / "deploy/kubernetes/base-job-template.json").read_text())
+    template = json.loads((project / JOB_TEMPLATE).read_text())
     job = template["job_configuration"]["job_manifest"]
     assert restricted_violations(job) == []
     job_pod = pod_spec(job)
@@ -256,6 +266,110 @@ def test_kubernetes_manifests_pass_the_api_schemas_and_the_restricted_pod_securi
         validate_strictly(broken)
 
 
+# --- The docs' steps, in order, on an empty cluster --------------------------------------------
+
+KUBERNETES_TOOLS = ("kubectl", "helm")
+
+
+def documented_steps(project: Path) -> list[str]:
+    """The commands of docs/deploy.md's shell blocks, in the order a reader runs them."""
+    return [command.code for command in bash_commands((project / "docs" / "deploy.md").read_text())]
+
+
+@pytest.mark.parametrize("answers", list(VARIANTS.values()), ids=list(VARIANTS))
+def test_the_docs_kubernetes_steps_work_in_order_on_an_empty_cluster(cookies, answers):
+    project = bake(cookies, image_name="flows", **answers)
+    slug, dask, registry = project.name, answers["task_runner"] == "dask", bool(answers["image_registry"])
+    steps = documented_steps(project)
+    cluster = play(project, steps)
+    assert cluster.finish() == []
+    # They end with the worker running, polling a pool of the project's own template, and a flow
+    # run's Job in the namespace, pulled with the registry's credentials when there is a registry.
+    objects = {(kind, name) for kind, namespace, name in cluster.objects if namespace == slug}
+    assert {("Deployment", "prefect-worker"), ("Secret", "prefect-api-key"), ("Job", "flow-run")} <= objects
+    assert (("Secret", "registry-credentials") in objects) == registry
+    assert (("ServiceAccount", "flow-run") in objects) == dask
+    assert cluster.pools[f"{slug}-kubernetes"] == json.loads((project / JOB_TEMPLATE).read_text())
+    # One command applies the whole folder; the namespace alone comes first, so that the Secrets
+    # exist before the worker, which reads them when it starts.
+    assert "kubectl apply -f deploy/kubernetes/" in steps
+    assert steps.index("kubectl apply -f deploy/kubernetes/00-namespace.yaml") < min(
+        index for index, step in enumerate(steps) if "create secret" in step)
+    # The Prefect API: Cloud, or Prefect's chart with the project's Prefect version as its image tag.
+    [install] = [step for step in steps if step.startswith("helm install prefect-server")]
+    assert re.search(rf"prefectTag={re.escape(answers['prefect_version'])}-python3\.11( |$)", install)
+    # No other document shows Kubernetes commands that this check would not see.
+    for name, text in documents(project).items():
+        if name != "docs/deploy.md":
+            assert not [c.code for c in bash_commands(text) if c.code.split()[0] in KUBERNETES_TOOLS], name
+
+
+# The docs' steps before issue 18, on the project layout of then: the registry's Secret before the
+# namespace, the work pool's template inside deploy/kubernetes/, and the worker (which creates a
+# missing pool with Prefect's default template) before `prefect work-pool create`.
+OLD_STEPS = [
+    "kubectl -n {slug} create secret docker-registry registry-credentials --docker-server=ghcr.io "
+    "--docker-username=<user> --docker-password=<token>",
+    "kubectl apply -f deploy/kubernetes/namespace.yaml -f deploy/kubernetes/",
+    "prefect work-pool create {slug}-kubernetes --type kubernetes --base-job-template "
+    "deploy/kubernetes/base-job-template.json",
+    "prefect deploy --all",
+    "prefect deployment run '{slug}/kubernetes' --watch",
+]
+OLD_NAMES = {"deploy/work-pool/base-job-template.json": "deploy/kubernetes/base-job-template.json",
+             "deploy/kubernetes/00-namespace.yaml": "deploy/kubernetes/namespace.yaml",
+             "deploy/kubernetes/10-prefect-worker.yaml": "deploy/kubernetes/prefect-worker.yaml",
+             "deploy/kubernetes/20-flow-runs.yaml": "deploy/kubernetes/flow-runs.yaml"}
+
+
+def test_the_order_check_fails_the_steps_as_they_were_and_each_step_out_of_place(cookies, tmp_path):
+    project = bake(cookies, image_name="flows", **VARIANTS["prefect3-dask-registry"])
+    slug = project.name
+    old = tmp_path / "old"
+    shutil.copytree(project, old, symlinks=True)
+    for new_name, old_name in OLD_NAMES.items():
+        (old / new_name).rename(old / old_name)
+    reported = "\n".join(play(old, [step.format(slug=slug) for step in OLD_STEPS]).finish())
+    for expected in (f"--docker-password=<token>`: namespace {slug} does not exist yet",
+                     "deploy/kubernetes/base-job-template.json is not a Kubernetes object",
+                     f"work pool {slug}-kubernetes already exists (a worker made it with Prefect's default "
+                     "Job template)",
+                     f"work pool {slug}-kubernetes has Prefect's default Job template, not the project's"):
+        assert expected in reported, f"not reported: {expected}\n\nreported:\n{reported}"
+
+    steps = documented_steps(project)
+    api_key = next(step for step in steps if "prefect-api-key" in step)
+    worker = steps.index("kubectl apply -f deploy/kubernetes/")
+    pool = next(step for step in steps if step.startswith("prefect work-pool create"))
+
+    def moved(step: str, after: str) -> list[str]:
+        rest = [s for s in steps if s != step]
+        return [*rest[:rest.index(after) + 1], step, *rest[rest.index(after) + 1:]]
+
+    # The API key's Secret after the worker: the worker started without it (it is optional).
+    assert any("Deployment prefect-worker is created before Secret prefect-api-key" in problem
+               for problem in play(project, moved(api_key, steps[worker])).finish())
+    # The pool after the worker: the worker made it, with Prefect's default template.
+    assert any("already exists" in problem for problem in play(project, moved(pool, steps[worker])).finish())
+    # No registry Secret: the flow run's pods cannot pull the image.
+    without = [step for step in steps if "registry-credentials" not in step]
+    assert any("references Secret registry-credentials, which does not exist yet" in problem
+               for problem in play(project, without).finish())
+    # A ConfigMap after the Deployment that reads it, and a missing ServiceAccount.
+    worker_file = project / "deploy" / "kubernetes" / "10-prefect-worker.yaml"
+    documents_ = worker_file.read_text().split("\n---\n")
+    reordered = tmp_path / "reordered"
+    shutil.copytree(project, reordered, symlinks=True)
+    (reordered / "deploy/kubernetes/10-prefect-worker.yaml").write_text("\n---\n".join(documents_[::-1]))
+    (reordered / "deploy/kubernetes/20-flow-runs.yaml").unlink()
+    reported = "\n".join(play(reordered, steps).finish())
+    assert "Deployment prefect-worker (deploy/kubernetes/10-prefect-worker.yaml) references ConfigMap " \
+        "prefect-worker, which does not exist yet" in reported, reported
+    assert "references ServiceAccount prefect-worker" in reported, reported
+    assert ("Job flow-run (a flow run, from the work pool's Job template) references ServiceAccount "
+            "flow-run") in reported, reported
+
+
 SECRET_NAME = re.compile(r"(KEY|TOKEN|PASSWORD|SECRET)$")
 
 
@@ -268,7 +382,7 @@ def assert_no_secret_values(project: Path) -> None:
             assert not SECRET_NAME.search(name), name
     documents = [document for path in (project / "deploy" / "kubernetes").glob("*.yaml")
                  for document in yaml.safe_load_all(path.read_text())]
-    documents.append(json.loads((project / "deploy/kubernetes/base-job-template.json").read_text()))
+    documents.append(json.loads((project / JOB_TEMPLATE).read_text()))
     assert not any(document.get("kind") == "Secret" for document in documents)
     for document in documents:
         spec = pod_spec(document) or pod_spec(document.get("job_configuration", {}).get("job_manifest", {}))
@@ -398,10 +512,10 @@ def test_checkov_finds_nothing_unexplained_in_any_kubernetes_variant(cookies, tm
     for name, answers in VARIANTS.items():
         shutil.copytree(bake(cookies, **answers) / "deploy" / "kubernetes", scanned / name)
     # A copy of a worker manifest weakened on purpose: checkov must catch it.
-    weakened = (scanned / "prefect3-dask-registry" / "prefect-worker.yaml").read_text()
+    weakened = (scanned / "prefect3-dask-registry" / "10-prefect-worker.yaml").read_text()
     weakened = weakened.replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")
     (scanned / "weakened").mkdir()
-    (scanned / "weakened" / "prefect-worker.yaml").write_text(weakened)
+    (scanned / "weakened" / "10-prefect-worker.yaml").write_text(weakened)
 
     results = scan(scanned, "kubernetes")
     failed = {(Path(check["file_path"]).parts[1], check["check_id"]) for check in results["failed_checks"]}
@@ -464,8 +578,8 @@ def start_prefect_server(venv: Path, home: Path) -> tuple[Background, dict]:
 
 
 def render_flow_run_jobs(worker: Path, project: Path, tmp_path: Path, worker_settings: dict) -> list:
-    """The Jobs of one flow run of each deploy in DEPLOY_TAGS, on a work pool created as the README
-    creates it, rendered by Prefect's Kubernetes worker code with the worker's settings."""
+    """The Jobs of one flow run of each deploy in DEPLOY_TAGS, on a work pool created as
+    docs/deploy.md creates it, rendered by Prefect's Kubernetes worker code with the worker's settings."""
     config = yaml.safe_load((project / "prefect.yaml").read_text())
     [deployment] = config["deployments"]
     image_name = config["build"][0]["prefect_docker.deployments.steps.build_docker_image"]["image_name"]
@@ -474,7 +588,7 @@ def render_flow_run_jobs(worker: Path, project: Path, tmp_path: Path, worker_set
     server, env = start_prefect_server(worker, tmp_path / "server-home")
     try:
         run([worker / "bin" / "prefect", "work-pool", "create", deployment["work_pool"]["name"],
-             "--type", "kubernetes", "--base-job-template", "deploy/kubernetes/base-job-template.json"],
+             "--type", "kubernetes", "--base-job-template", JOB_TEMPLATE],
             cwd=project, env=env)
         # The worker's environment: its settings, no PREFECT_HOME (its home is its own).
         worker_env = {**env, **worker_settings, "HOME": str(tmp_path / "worker-home")}

@@ -1,7 +1,7 @@
 """A Dask cluster of its own for each flow run on Kubernetes, made from the flow run's own image.
 
 Each `prefect deploy` builds an image with a new tag, and the flow run's pod runs that tag. The
-work pool's base job template (deploy/kubernetes/base-job-template.json) tells the pod which image
+work pool's base job template (deploy/work-pool/base-job-template.json) tells the pod which image
 it runs (DASK_CLUSTER_IMAGE) and which pod it is. When the flow starts its tasks, prefect-dask
 calls start_cluster(): it asks the Dask operator for a DaskCluster whose scheduler and workers run
 exactly that image, so every task runs the code of the flow's own deploy, and deletes it when the
@@ -32,8 +32,9 @@ POD_VARIABLES = {"name": "POD_NAME", "uid": "POD_UID", "namespace": "POD_NAMESPA
 # settings). The root filesystem is read-only; these two are empty directories of the pod.
 USER_ID = 10001
 WRITABLE = {"tmp": "/tmp", "home": "/home/flow"}
-# The Secret the Prefect worker reads the Prefect Cloud API key from (prefect-worker.yaml): the
-# Dask workers report task states with it. Referenced, never copied; optional without Cloud.
+# The Secret the Prefect worker reads the Prefect Cloud API key from
+# (deploy/kubernetes/10-prefect-worker.yaml): the Dask workers report task states with it.
+# Referenced, never copied; optional without Cloud.
 API_KEY_SECRET = {"name": "prefect-api-key", "key": "key", "optional": True}
 # The flow's own secrets (README: "Security on Kubernetes"): every key of this Secret becomes an
 # environment variable of the flow run and of its Dask workers, where its tasks run.
