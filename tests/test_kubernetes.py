@@ -38,7 +38,7 @@ from conftest import nightly_only, unavailable
 from kubectl_model import play
 
 from checkov_scan import checkov_executable, scan
-from helpers import DEFAULT_PREFECT, PREFECT_LINES, find_python, run, tree_digest
+from helpers import DEFAULT_PREFECT, PREFECT_LINES, find_python, release_facts, run, tree_digest
 from journeys import bash_commands, documents
 from pod_security import hardening_gaps, pod_spec, restricted_violations
 from services import Background, free_port, http_json, wait_until
@@ -46,9 +46,6 @@ from services import Background, free_port, http_json, wait_until
 TESTS = Path(__file__).resolve().parent
 # The Prefect lines that deploy to work pools, by their newest release.
 LINES = {line["newest"]: line for line in PREFECT_LINES if line["api"] >= 2}
-# Each line's worker packages are resolved as of a fixed day (about the day after the line's newest
-# release, as the project's lock is), so newer releases of their dependencies cannot change them.
-RESOLVED_AS_OF = {"3.": "2026-11-26", "2.": "2025-12-09"}
 POOLS = ["docker", "kubernetes", "process"]
 # The Kubernetes work pool's base job template: not a Kubernetes object, so not in deploy/kubernetes/.
 JOB_TEMPLATE = "deploy/work-pool/base-job-template.json"
@@ -102,7 +99,8 @@ def worker_venv(once):
         line = LINES[prefect_version]
         packages = [f"prefect=={prefect_version}", line["requirements"]["docker"],
                     line["requirements"]["kubernetes"]]
-        as_of = next(day for series, day in RESOLVED_AS_OF.items() if prefect_version.startswith(series))
+        # Resolved as of the release's day, as the project's own lock is.
+        as_of = release_facts(prefect_version, "3.11").day
 
         def make(path: Path) -> None:
             run([uv(), "venv", "--quiet", "--python", find_python("3.11"), path / "venv"])
