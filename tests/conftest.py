@@ -15,22 +15,13 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from helpers import (
-    DOCKER,
-    IN_CI,
-    UV,
-    build_image,
-    context_key,
-    docker,
-    find_python,
-    image_exists,
-    make_venv,
-    run,
-    tree_digest,
-)
+from support.commands import DOCKER, IN_CI, UV, docker, find_python, make_venv, run
+from support.containers import build_image, image_exists
+from support.digests import context_key, tree_digest
 
-# The README journeys' fixtures (session token, journey bakes, shared installs): tests/journey_fixtures.py.
-pytest_plugins = ["journey_fixtures"]
+# The README journeys' fixtures (session token, journey bakes, shared installs):
+# tests/support/journey_fixtures.py.
+pytest_plugins = ["support.journey_fixtures"]
 
 # uv, which locks the baked projects, would download a Python it cannot find on the machine to read
 # old source distributions with; the tests use the machine's interpreters (where GitHub, uv's
@@ -186,9 +177,9 @@ def base_image(docker_engine):
 @pytest.fixture(scope="session")
 def prefect_image(once, base_image):
     """prefect_image(prefect_version, python_version): the tag of Prefect's official image for them
-    (a faithful local stand-in, tests/official_prefect_image.py), built once per session, with the
+    (a faithful local stand-in, tests/support/official_prefect_image.py), built once per session, with the
     dependencies of the release's day."""
-    import official_prefect_image
+    from support import official_prefect_image
 
     def ensure(prefect_version: str, python_version: str) -> str:
         base = base_image(python_version)

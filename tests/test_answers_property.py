@@ -1,8 +1,8 @@
 """Every answer is safe in every file: property-based tests over the prompts' answers.
 
-Hypothesis draws answer sets (tests/answer_strategies.py): awkward text in every free-text prompt,
+Hypothesis draws answer sets (tests/support/answer_strategies.py): awkward text in every free-text prompt,
 with every supported combination of choices. Each set is baked through cookiecutter's real code
-path and the project must be sound (tests/project_checks.py): every Python file compiles and
+path and the project must be sound (tests/support/project_checks.py): every Python file compiles and
 imports (in an interpreter that has the line's Prefect), pyproject.toml and the YAML files hold
 the answers exactly, hadolint passes, and the README has the structure of a plain bake with the
 answers as its text. An answer that no file can hold is refused by the pre-gen hook, with a
@@ -29,7 +29,7 @@ from conftest import NIGHTLY
 from cookiecutter.exceptions import FailedHookException
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from answer_strategies import (
+from support.answer_strategies import (
     CHOICES,
     FREE_TEXT,
     acceptable_answers,
@@ -38,9 +38,11 @@ from answer_strategies import (
     rendered_answers,
     unsafe_answers,
 )
-from bake_paths import Outcome, bake_with_extra_context, bake_with_replay, typed_context
-from helpers import COOKIECUTTER_JSON, PREFECT_LINES, find_python, prefect_line, run, tree_digest, venv_python
-from project_checks import Importer, assert_project_is_sound
+from support.bake_paths import Outcome, bake_with_extra_context, bake_with_replay, typed_context
+from support.commands import find_python, run, venv_python
+from support.digests import tree_digest
+from support.project_checks import Importer, assert_project_is_sound
+from support.template import COOKIECUTTER_JSON, PREFECT_LINES, prefect_line
 
 COMBINATIONS = choice_combinations()
 # The property runs in shards (xdist spreads tests, not examples), each over a slice of the
@@ -207,7 +209,7 @@ def test_an_answer_no_file_can_hold_is_refused_naming_its_prompt(shard, tmp_path
 
 
 # ---------------------------------------------------------------------------------------------
-# The ways of answering, and what "the answer" is in each (tests/bake_paths.py)
+# The ways of answering, and what "the answer" is in each (tests/support/bake_paths.py)
 # ---------------------------------------------------------------------------------------------
 
 def test_typed_answers_give_the_context_cookiecutter_records(tmp_path):

@@ -9,7 +9,7 @@ import time
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from helpers import COOKIECUTTER_JSON, PREFECT_LINES, load_hook, newest_prefect
+from support.template import COOKIECUTTER_JSON, PREFECT_LINES, load_hook, newest_prefect
 
 pre = load_hook("pre_gen_project")
 

@@ -2,7 +2,7 @@
 
 Every variant that has CI is baked once and its CI file checked by actionlint, zizmor, checkov
 and GitLab's schema. Then the CI must work, not only parse: its own shell steps run here, in order
-(tests/ci_runner.py, whose table lists what this machine substitutes): install from the lock,
+(tests/support/ci_runner.py, whose table lists what this machine substitutes): install from the lock,
 lint, test, build, push to a real registry on 127.0.0.1, deploy to a real Prefect server, and a
 Docker worker pulls the pushed image from the registry to run the deployment to Completed.
 """
@@ -22,19 +22,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
-from ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
-from helpers import (
-    COOKIECUTTER_JSON,
-    IN_CI,
-    PREFECT_LINES,
-    TEMPLATE_DIR,
-    docker,
-    image_exists,
-    newest_prefect,
-    run,
-)
-from services import Background, free_port, http_json, remove_containers, wait_until
+from support.ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
+from support.ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
+from support.commands import IN_CI, docker, run
+from support.containers import image_exists, remove_containers
+from support.network import free_port, http_json
+from support.processes import Background, wait_until
+from support.template import COOKIECUTTER_JSON, PREFECT_LINES, TEMPLATE_DIR, newest_prefect
 
 GITHUB_WORKFLOW = Path(".github/workflows/ci.yml")
 GITLAB_CI = Path(".gitlab-ci.yml")

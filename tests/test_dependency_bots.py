@@ -6,7 +6,7 @@ exclude-newer too, since the new release is usually newer than the day the lock 
 
 - Dependabot cannot run uv: the workflow's `relock` job runs `make relock` on its pull requests
   (read-only), and `commit-lock` pushes the change of the lock files alone. Here the bot's commit
-  is made as Dependabot makes it, and those jobs run for real (tests/ci_runner.py).
+  is made as Dependabot makes it, and those jobs run for real (tests/support/ci_runner.py).
 - Renovate runs renovate.json's postUpgradeTasks after its own edit: here the same edit, then
   exactly those commands, then the CI's own lock check.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci_runner import DEV_BIN, GitHubRun, Runner, git_repository, github_event, substitute
-from helpers import run
+from support.ci_runner import DEV_BIN, GitHubRun, Runner, git_repository, github_event, substitute
+from support.commands import run
 
 RELEASE = {"prefect_version": "3.8.7", "python_version": "3.12"}
 BUMPS = {
@@ -96,7 +96,8 @@ def test_dependabot_bumps_the_pins_and_leaves_prefects_minor_to_the_user(cookies
 
 @pytest.mark.parametrize("answers, files", [
     ({}, ["pyproject.toml", "uv.lock"]),
-    ({"base_image": "prefecthq/prefect:3.9.1-python3.12"}, ["pyproject.toml", "uv.lock", "requirements.lock"]),
+    ({"base_image": "prefecthq/prefect:3.9.1-python3.12"},
+     ["pyproject.toml", "uv.lock", "requirements.lock"]),
     ({"lock_requirements": "no"}, ["pyproject.toml"]),
 ], ids=["default", "prefect-image", "unlocked"])
 def test_renovate_locks_again_with_make_relock_and_leaves_prefects_minor_to_the_user(cookies, answers, files):
@@ -132,7 +133,8 @@ def test_a_dependabot_pull_request_gets_its_lock_made_again_and_committed(bake_s
     def pull_request(author: str) -> GitHubRun:
         event = github_event(bot_commit, "pull_request", "refs/pull/9/merge")
         event.update(head_ref=branch, event={**event["event"], "pull_request": {
-            "user": {"login": author}, "head": {"sha": bot_commit, "repo": {"full_name": event["repository"]}}}})
+            "user": {"login": author},
+            "head": {"sha": bot_commit, "repo": {"full_name": event["repository"]}}}})
         return GitHubRun(runner, repository / GITHUB_WORKFLOW, event)
 
     assert not pull_request("a-contributor").will_run("relock")

@@ -13,14 +13,9 @@ import uuid
 import pytest
 from conftest import nightly_only
 
-from helpers import (
-    COOKIECUTTER_JSON,
-    DEFAULT_PREFECT,
-    PATIENT_PREFECT,
-    build_image,
-    docker,
-    image_exists,
-)
+from support.commands import PATIENT_PREFECT, docker
+from support.containers import build_image, image_exists
+from support.template import COOKIECUTTER_JSON, DEFAULT_PREFECT
 
 BUILDERS = ["classic", "buildkit"]
 DEFAULT_PYTHON = COOKIECUTTER_JSON["python_version"][0]  # the answer a user gets by pressing Enter
@@ -414,7 +409,6 @@ def test_on_prefects_image_the_flow_runs_and_pip_check_passes(prefect_based):
 def test_the_dask_scheduler_and_workers_run_read_only_without_capabilities(
         bake_shared, base_image, project_image):
     import yaml
-
     from services import free_port, remove_containers, wait_until
 
     # The answers (and builder) of tests/test_dask_cluster.py: the same image, built once.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from conftest import unavailable
 
-from checkov_scan import checkov_executable, scan
-from helpers import DEFAULT_PREFECT, newest_prefect
+from support.checkov_scan import checkov_executable, scan
+from support.template import DEFAULT_PREFECT, newest_prefect
 
 OFFLINE = {"lock_requirements": "no"}
 VARIANTS = {

@@ -16,15 +16,16 @@ import pytest
 import yaml
 from slugify import slugify
 
-from answer_strategies import DERIVED_SLUG_MAX
-from helpers import COOKIECUTTER_JSON, DEFAULT_PREFECT, PREFECT_LINES, newest_prefect, prefect_line, run
-from project_checks import (
+from support.answer_strategies import DERIVED_SLUG_MAX
+from support.commands import run
+from support.project_checks import (
     assert_dockerfile_is_clean,
     assert_pyproject_holds_the_answers,
     assert_python_compiles,
     assert_readme_renders,
     assert_yaml_holds_the_answers,
 )
+from support.template import COOKIECUTTER_JSON, DEFAULT_PREFECT, PREFECT_LINES, newest_prefect, prefect_line
 
 # Generation tests do not lock (that needs the network; tests/test_lock.py covers it).
 OFFLINE = {"lock_requirements": "no"}
@@ -201,7 +202,7 @@ def test_the_dockerignore_keeps_secrets_and_clutter_out(project):
 
 
 def test_every_file_holds_the_answers_exactly(project, baked):
-    """The checks of the property tests (tests/project_checks.py), on every answer set above:
+    """The checks of the property tests (tests/support/project_checks.py), on every answer set above:
     TOML, YAML and JSON parse and hold the answers, the README keeps its structure, hadolint passes."""
     context = baked.context  # what cookiecutter rendered from the answers (extra context is Jinja)
     assert_python_compiles(project)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import PREFECT_LINES, run
+from support.commands import run
+from support.template import PREFECT_LINES
 
 OFFLINE = {"lock_requirements": "no"}
 PREFECT2 = [line["newest"] for line in PREFECT_LINES if line["api"] == 2][-1]

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PREFECT_LINES, UV, docker, image_exists, prefect_env, run
+from support.commands import UV, docker, prefect_env, run
+from support.containers import image_exists
+from support.template import PREFECT_LINES
 
 OFFLINE = {"lock_requirements": "no"}
 PREFECT2 = next(line["newest"] for line in PREFECT_LINES if line["api"] == 2)

@@ -16,8 +16,14 @@ import tomllib
 import pytest
 from packaging.version import Version
 
-from helpers import PREFECT_LINES, UV, docker, newest_prefect, run
-from lockfiles import INSTALLED_VERSIONS_SCRIPT, MARKER_ENVIRONMENT_SCRIPT, last_json_line, locked_versions
+from support.commands import UV, docker, run
+from support.lockfiles import (
+    INSTALLED_VERSIONS_SCRIPT,
+    MARKER_ENVIRONMENT_SCRIPT,
+    last_json_line,
+    locked_versions,
+)
+from support.template import PREFECT_LINES, newest_prefect
 
 OLDEST, NEWEST_1 = PREFECT_LINES[0]["newest"], newest_prefect(1)
 PROJECTS = {

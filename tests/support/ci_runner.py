@@ -41,9 +41,9 @@ from pathlib import Path
 
 import yaml
 
-from helpers import CommandFailed, find_python, make_venv, run
+from support.commands import CommandFailed, find_python, make_venv, run
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+TEMPLATE_DIR = Path(__file__).resolve().parents[2]
 DEV_BIN = TEMPLATE_DIR / ".venv" / "bin"
 HOST_DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker")
 DOCKER_SHIM = f"""#!/bin/sh
