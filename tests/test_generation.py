@@ -92,16 +92,14 @@ def answers(request) -> dict:
 
 
 @pytest.fixture
-def baked(cookies, answers):
-    result = cookies.bake(extra_context={**OFFLINE, **answers})
-    assert result.exception is None, result.exception
-    assert result.exit_code == 0
-    return result
+def baked(bake_with_context, answers):
+    """The answer set's project, baked once per session and shared: the tests here only read it."""
+    return bake_with_context(**OFFLINE, **answers)
 
 
 @pytest.fixture
 def project(baked) -> Path:
-    return baked.project_path
+    return baked.project
 
 
 def prefect_api(answers: dict) -> int:
@@ -163,27 +161,11 @@ def test_requirements_are_exact_pins_of_what_the_answers_need(project, answers):
         assert extra in lines
 
 
-def test_every_python_file_compiles(project):
-    for path in project.rglob("*.py"):
-        compile(path.read_text(), str(path), "exec", dont_inherit=True)
-
-
-def test_every_yaml_file_parses(project):
-    for path in [*project.rglob("*.yaml"), *project.rglob("*.yml")]:
-        assert list(yaml.safe_load_all(path.read_text())), path
-
-
 def test_ruff_finds_nothing_to_fix(project):
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     result = run([ruff, "check", "--no-cache", "."], cwd=project, check=False)
     assert result.returncode == 0, result.output
     result = run([ruff, "format", "--check", "--no-cache", "."], cwd=project, check=False)
-    assert result.returncode == 0, result.output
-
-
-def test_hadolint_finds_nothing_in_the_dockerfile(project):
-    hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
-    result = run([hadolint, "--no-color", "Dockerfile"], cwd=project, check=False)
     assert result.returncode == 0, result.output
 
 
@@ -203,9 +185,12 @@ def test_the_dockerignore_keeps_secrets_and_clutter_out(project):
 
 def test_every_file_holds_the_answers_exactly(project, baked):
     """The checks of the property tests (tests/support/project_checks.py), on every answer set above:
-    TOML, YAML and JSON parse and hold the answers, the README keeps its structure, hadolint passes."""
+    every Python file compiles, TOML, YAML and JSON parse and hold the answers, the README keeps its
+    structure, hadolint passes; and no YAML file is empty."""
     context = baked.context  # what cookiecutter rendered from the answers (extra context is Jinja)
     assert_python_compiles(project)
+    for path in [*project.rglob("*.yaml"), *project.rglob("*.yml")]:
+        assert list(yaml.safe_load_all(path.read_text())), path
     assert_pyproject_holds_the_answers(project, context)
     assert_yaml_holds_the_answers(project, context)
     assert_readme_renders(project, context)
