@@ -16,6 +16,8 @@ import pytest
 import yaml
 from slugify import slugify
 
+from support.answer_sets import GENERATION as SUPPORTED
+from support.answer_sets import OFFLINE
 from support.answer_strategies import DERIVED_SLUG_MAX
 from support.commands import run
 from support.project_checks import (
@@ -27,49 +29,8 @@ from support.project_checks import (
 )
 from support.template import COOKIECUTTER_JSON, DEFAULT_PREFECT, PREFECT_LINES, newest_prefect, prefect_line
 
-# Generation tests do not lock (that needs the network; tests/test_lock.py covers it).
-OFFLINE = {"lock_requirements": "no"}
 PREFECT2, PREFECT1, PREFECT015 = newest_prefect(2), newest_prefect(1), PREFECT_LINES[0]["newest"]
 
-SUPPORTED = {
-    "defaults": {},
-    "prefect3-kubernetes-dask": {"python_version": "3.11", "work_pool_type": "kubernetes",
-                                 "task_runner": "dask"},
-    "prefect3-process-py313": {"python_version": "3.13", "work_pool_type": "process"},
-    "prefect3-docker-dask-registry": {"task_runner": "dask", "image_registry": "ghcr.io/acme",
-                                      "image_name": "flows"},
-    "prefect2-docker-dask": {"prefect_version": PREFECT2, "python_version": "3.11",
-                             "task_runner": "dask"},
-    "prefect2-kubernetes": {"prefect_version": PREFECT2, "python_version": "3.12",
-                            "work_pool_type": "kubernetes"},
-    "prefect1-docker": {"prefect_version": PREFECT1, "python_version": "3.11"},
-    "prefect015-process": {"prefect_version": PREFECT015, "python_version": "3.9",
-                           "work_pool_type": "process"},
-    "prefect015-kubernetes": {"prefect_version": PREFECT015, "python_version": "3.9",
-                              "work_pool_type": "kubernetes"},
-    "extra-requirements": {"extra_requirements": "pandas==2.2.3, requests==2.32.3"},
-    "digest-pinned-base": {
-        "python_version": "3.12",
-        "base_image": "registry.example.com:5000/base/python:3.12-slim@sha256:"
-                      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
-    "awkward-text": {"project_name": "Ünïcode \"Quoted\" Pipeline's Flow",
-                     "author_name": "Zoë O'Brien \\ \"Jr\"",
-                     "description": "Loads \"data\" & <tags>; {braces} and 'quotes'"},
-    # Issue 7: a description that ends in a double quote broke the package's docstring.
-    "description-ending-in-a-quote": {"description": 'Moves data for "sales"', "task_runner": "dask"},
-    "markdown-and-yaml-in-text": {"project_name": "*Sales* `Q3` <b>#1</b> | [x](y) \\",
-                                  "description": "- 1. # > Moves: data & more 🚀 ~~x~~ $5",
-                                  "author_name": "&amp; אבי", "author_email": "'q'@example.com"},
-    # The derived slug is cut short (DERIVED_SLUG_MAX).
-    "long-name-kubernetes-dask": {"project_name": ("A very long project name " * 12).strip(),
-                                  "work_pool_type": "kubernetes", "task_runner": "dask"},
-    # Names that YAML reads as a boolean or a number unless quoted.
-    "yaml-lookalike-names-kubernetes": {"project_slug": "true", "package_name": "true_flows",
-                                        "image_name": "123", "work_pool_type": "kubernetes",
-                                        "task_runner": "dask"},
-    "registry-with-port-gitlab": {"image_registry": " registry.example.com:5000/team/ ", "ci": "gitlab",
-                                  "task_runner": "dask"},
-}
 
 # Jinja left in a file. Some files have double braces of their own, never a cookiecutter variable:
 # Prefect's templating in prefect.yaml ({{ build-image.image }}) and in the Kubernetes work pool's

@@ -31,6 +31,7 @@ import pytest
 import yaml
 from conftest import nightly_only, unavailable
 
+from support.answer_sets import OFFLINE
 from support.checkov_scan import checkov_executable, scan
 from support.commands import find_python, run
 from support.digests import tree_digest
@@ -46,7 +47,6 @@ LINES = {line["newest"]: line for line in PREFECT_LINES if line["api"] >= 2}
 # release, as the project's lock is), so newer releases of their dependencies cannot change them.
 RESOLVED_AS_OF = {"3.": "2026-11-26", "2.": "2025-12-09"}
 POOLS = ["docker", "kubernetes", "process"]
-OFFLINE = {"lock_requirements": "no"}
 REGISTRY = "ghcr.io/acme"
 # Every Kubernetes variant of a project: Prefect line x task runner x registry or none.
 VARIANTS = {f"prefect{LINES[version]['api']}-{runner}-{'registry' if registry else 'local'}":
