@@ -192,20 +192,25 @@ def assert_refused_naming(outcome: Outcome, prompt: str, workdir: Path) -> None:
     assert not left_behind(workdir), f"a half-made project was left behind: {left_behind(workdir)}"
 
 
-@pytest.mark.parametrize("shard", range(2))
-def test_an_answer_no_file_can_hold_is_refused_naming_its_prompt(shard, tmp_path):
+def check_refusals(cases, bake, examples: int, shard_seed: int, tmp_path: Path) -> None:
+    """Every drawn (answers, prompt) baked the given way is refused, naming its prompt."""
     counter = itertools.count()
 
-    @property_settings(60)
-    @seed(1000 + shard)
-    @given(case=unsafe_answers(COMBINATIONS[shard::2]))
+    @property_settings(examples)
+    @seed(shard_seed)
+    @given(case=cases)
     def refused(case):
         answers, prompt = case
         workdir = tmp_path / f"example-{next(counter)}"
-        assert_refused_naming(bake_with_replay(answers, workdir), prompt, workdir)
+        assert_refused_naming(bake(answers, workdir), prompt, workdir)
         shutil.rmtree(workdir)
 
     refused()
+
+
+@pytest.mark.parametrize("shard", range(2))
+def test_an_answer_no_file_can_hold_is_refused_naming_its_prompt(shard, tmp_path):
+    check_refusals(unsafe_answers(COMBINATIONS[shard::2]), bake_with_replay, 60, 1000 + shard, tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,18 +254,8 @@ def test_extra_context_that_jinja_renders_into_another_value_is_refused(tmp_path
 
 @pytest.mark.parametrize("shard", range(2))
 def test_extra_context_with_jinja_syntax_is_refused_naming_its_prompt(shard, tmp_path):
-    counter = itertools.count()
-
-    @property_settings(20)
-    @seed(3000 + shard)
-    @given(case=rendered_answers(COMBINATIONS[shard::2]))
-    def refused(case):
-        answers, prompt = case
-        workdir = tmp_path / f"example-{next(counter)}"
-        assert_refused_naming(bake_with_extra_context(answers, workdir), prompt, workdir)
-        shutil.rmtree(workdir)
-
-    refused()
+    check_refusals(rendered_answers(COMBINATIONS[shard::2]), bake_with_extra_context, 20, 3000 + shard,
+                   tmp_path)
 
 
 def test_extra_context_giving_a_default_expression_as_it_stands_still_bakes(tmp_path):

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import tomllib
 import uuid
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from support.commands import IN_CI, docker, run
 from support.containers import image_exists, remove_containers
 from support.network import free_port, http_json
 from support.processes import Background, wait_until
+from support.project_names import project_name
 from support.template import COOKIECUTTER_JSON, PREFECT_LINES, TEMPLATE_DIR, newest_prefect
 
 GITHUB_WORKFLOW = Path(".github/workflows/ci.yml")
@@ -324,11 +324,6 @@ def remove_local_images(repository: str) -> None:
         docker("rmi", "-f", *ids, check=False)
 
 
-def slug(project: Path) -> str:
-    """The project's slug (a shared bake's folder is named after its answers, not its slug)."""
-    return tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
-
-
 class PrefectStack:
     """A Prefect server on 127.0.0.1, then a Docker worker, from a virtualenv of the project's."""
 
@@ -419,8 +414,8 @@ def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pu
     answers = dict(GITHUB_RUN, image_registry=f"{registry}/cpd-ci")
     base_image(answers["python_version"])
     project = bake_shared(**answers)
-    repository_path, sha = git_repository(project, tmp_path / slug(project))
-    repository = f"{registry}/cpd-ci/{slug(project)}"
+    repository_path, sha = git_repository(project, tmp_path / project_name(project))
+    repository = f"{registry}/cpd-ci/{project_name(project)}"
     runner = Runner(tmp_path / "ci", repository_path, sha, answers["python_version"],
                     secrets={"PREFECT_API_KEY": "", "REGISTRY_USERNAME": "cpd",
                              "REGISTRY_PASSWORD": "unused"})
@@ -479,14 +474,14 @@ def test_the_gitlab_pipeline_runs_here_and_a_docker_worker_pulls_the_image_it_pu
     answers = {"ci": "gitlab", "python_version": "3.11", "prefect_version": newest_prefect(2)}
     base_image(answers["python_version"])
     project = bake_shared(**answers)
-    repository_path, sha = git_repository(project, tmp_path / slug(project))
-    repository = f"{registry}/cpd-group/{slug(project)}"
+    repository_path, sha = git_repository(project, tmp_path / project_name(project))
+    repository = f"{registry}/cpd-group/{project_name(project)}"
     runner = Runner(tmp_path / "ci", repository_path, sha, answers["python_version"],
                     secrets={"PREFECT_API_KEY": ""})
     predefined = {"CI_COMMIT_SHA": sha, "CI_COMMIT_SHORT_SHA": sha[:8], "CI_DEFAULT_BRANCH": "main",
                   "CI_REGISTRY": registry, "CI_REGISTRY_IMAGE": repository,
                   "CI_REGISTRY_USER": "gitlab-ci-token", "CI_REGISTRY_PASSWORD": "unused",
-                  "CI_PROJECT_URL": f"https://gitlab.example.com/cpd-group/{slug(project)}",
+                  "CI_PROJECT_URL": f"https://gitlab.example.com/cpd-group/{project_name(project)}",
                   "GITLAB_CI": "true"}
     pipeline_file = repository_path / GITLAB_CI
     stack = None

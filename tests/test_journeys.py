@@ -48,6 +48,7 @@ from support.lockfiles import (
 )
 from support.network import http_json
 from support.processes import wait_until
+from support.project_names import project_name
 from support.template import TEMPLATE_DIR, newest_prefect
 
 PYTHON = "3.11"  # the one Python every Prefect line the journeys run supports (3: >=3.11; 1: <=3.11)
@@ -373,14 +374,10 @@ def other_variant_answers(name: str, token: str) -> dict:
 def normalized(command: str, answers: dict, project: Path) -> str:
     """command with this project's names as placeholders, so that two projects' commands compare."""
     package = next((project / "src").iterdir()).name
-    names = {answers["image_name"]: "<image>", project_slug(project): "<slug>", package: "<package>"}
+    names = {answers["image_name"]: "<image>", project_name(project): "<slug>", package: "<package>"}
     for name in sorted(names, key=len, reverse=True):
         command = command.replace(name, names[name])
     return re.sub(r"\s+", " ", command)
-
-
-def project_slug(project: Path) -> str:
-    return re.search(r'^name = "([^"]+)"', (project / "pyproject.toml").read_text(), re.M).group(1)
 
 
 def listed_as_not_run() -> list[str]:

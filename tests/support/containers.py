@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from support.commands import Completed, docker
+from support.commands import PATIENT_PREFECT, Completed, docker
 
 
 def image_exists(tag: str) -> bool:
@@ -28,3 +28,11 @@ def remove_containers(*names: str, label: str | None = None) -> None:
         ids += docker("ps", "-aq", "--filter", f"label={label}", check=False).output.split()
     if ids:
         docker("rm", "-f", *ids, check=False)
+
+
+def run_in(image: str, *command: str, options=(), timeout: int = 300, **kwargs) -> Completed:
+    """docker run --rm the image (its default command, or command) on the host network, with a
+    patient temporary Prefect server (PATIENT_PREFECT); options go before the image."""
+    patience = [f"--env={name}={value}" for name, value in PATIENT_PREFECT.items()]
+    return docker("run", "--rm", "--network", "host", *patience, *options, image, *command,
+                  timeout=timeout, **kwargs)
