@@ -13,7 +13,7 @@ with the same answers (python_version, base_image):
   prefect-auto    Prefect's `dockerfile: auto`, built by prefect-docker's own build_docker_image
                   step (run from a scratch virtualenv holding the project's lock, exported by
                   `uv export`), FROM the stand-in prefecthq/prefect:<version>-python<py>
-                  (tests/official_prefect_image.py)
+                  (tests/support/official_prefect_image.py)
   template-on-prefect   this template with base_image = that Prefect image (its Prefect-image
                   Dockerfile: pip installs the exported requirements.lock into the image's Python)
   prefect-auto-installs prefect-auto's Dockerfile plus one line that installs the project
@@ -55,20 +55,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import official_prefect_image  # noqa: E402
-
-from helpers import (  # noqa: E402
-    COOKIECUTTER_JSON,
-    DEFAULT_PREFECT,
-    DOCKER,
-    TEMPLATE_DIR,
-    CommandFailed,
-    build_image,
-    docker,
-    find_python,
-    run,
-)
-from services import Background, free_port, http_json, wait_until  # noqa: E402
+from support import official_prefect_image  # noqa: E402
+from support.commands import DOCKER, CommandFailed, docker, find_python, run  # noqa: E402
+from support.containers import build_image  # noqa: E402
+from support.network import free_port, http_json  # noqa: E402
+from support.processes import Background, wait_until  # noqa: E402
+from support.template import COOKIECUTTER_JSON, DEFAULT_PREFECT, TEMPLATE_DIR  # noqa: E402
 
 # The template before issue 17's changes: the issue's baseline.
 BEFORE_COMMIT = "8845d4e"

@@ -7,30 +7,23 @@ shares, so the second worker to ask waits for the first and reuses its result.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from helpers import (
-    DOCKER,
-    IN_CI,
-    UV,
-    build_image,
-    context_key,
-    docker,
-    find_python,
-    image_exists,
-    make_venv,
-    run,
-    tree_digest,
-)
+from support.commands import DOCKER, IN_CI, UV, docker, find_python, make_venv, run
+from support.containers import build_image, image_exists
+from support.digests import context_key, tree_digest
 
-# The README journeys' fixtures (session token, journey bakes, shared installs): tests/journey_fixtures.py.
-pytest_plugins = ["journey_fixtures"]
+# The README journeys' fixtures (session token, journey bakes, shared installs):
+# tests/support/journey_fixtures.py.
+pytest_plugins = ["support.journey_fixtures"]
 
 # uv, which locks the baked projects, would download a Python it cannot find on the machine to read
 # old source distributions with; the tests use the machine's interpreters (where GitHub, uv's
@@ -117,18 +110,51 @@ def once(shared_dir):
     return make_once
 
 
+@dataclass(frozen=True)
+class Baked:
+    """A project baked once per session and shared: read it, or copy it before changing it."""
+
+    project: Path  # its folder, named as cookiecutter named it (the slug)
+    context: dict  # what cookiecutter rendered from the answers (extra context is Jinja)
+
+
+def bake_checked(cookies_session, answers: dict):
+    """cookies_session.bake(answers), which must succeed."""
+    result = cookies_session.bake(extra_context=answers)
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    return result
+
+
 @pytest.fixture(scope="session")
 def bake_shared(once, cookies_session):
-    """bake_shared(**answers): the project baked from those answers, baked once per session."""
+    """bake_shared(**answers): the project baked from those answers, baked once per session (its
+    folder is named after the answers, not the slug)."""
 
     def bake(**answers) -> Path:
         def make(path: Path) -> None:
-            result = cookies_session.bake(extra_context=answers)
-            assert result.exception is None, result.exception
-            assert result.exit_code == 0
-            shutil.copytree(result.project_path, path, symlinks=True)
+            shutil.copytree(bake_checked(cookies_session, answers).project_path, path, symlinks=True)
 
         return once(f"bake-{context_key(answers)}", make)
+
+    return bake
+
+
+@pytest.fixture(scope="session")
+def bake_with_context(once, cookies_session):
+    """bake_with_context(**answers): the project baked from those answers once per session, in the
+    folder cookiecutter named (the slug), with the context it was rendered from."""
+
+    def bake(**answers) -> Baked:
+        def make(path: Path) -> None:
+            result = bake_checked(cookies_session, answers)
+            path.mkdir()
+            shutil.copytree(result.project_path, path / result.project_path.name, symlinks=True)
+            (path / "context.json").write_text(json.dumps(result.context))
+
+        folder = once(f"baked-{context_key(answers)}", make)
+        [project] = [p for p in folder.iterdir() if p.is_dir()]
+        return Baked(project, json.loads((folder / "context.json").read_text()))
 
     return bake
 
@@ -186,9 +212,9 @@ def base_image(docker_engine):
 @pytest.fixture(scope="session")
 def prefect_image(once, base_image):
     """prefect_image(prefect_version, python_version): the tag of Prefect's official image for them
-    (a faithful local stand-in, tests/official_prefect_image.py), built once per session, with the
+    (a faithful local stand-in, tests/support/official_prefect_image.py), built once per session, with the
     dependencies of the release's day."""
-    import official_prefect_image
+    from support import official_prefect_image
 
     def ensure(prefect_version: str, python_version: str) -> str:
         base = base_image(python_version)

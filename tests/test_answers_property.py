@@ -1,8 +1,8 @@
 """Every answer is safe in every file: property-based tests over the prompts' answers.
 
-Hypothesis draws answer sets (tests/answer_strategies.py): awkward text in every free-text prompt,
+Hypothesis draws answer sets (tests/support/answer_strategies.py): awkward text in every free-text prompt,
 with every supported combination of choices. Each set is baked through cookiecutter's real code
-path and the project must be sound (tests/project_checks.py): every Python file compiles and
+path and the project must be sound (tests/support/project_checks.py): every Python file compiles and
 imports (in an interpreter that has the line's Prefect), pyproject.toml and the YAML files hold
 the answers exactly, hadolint passes, and the README has the structure of a plain bake with the
 answers as its text. An answer that no file can hold is refused by the pre-gen hook, with a
@@ -29,7 +29,7 @@ from conftest import NIGHTLY
 from cookiecutter.exceptions import FailedHookException
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from answer_strategies import (
+from support.answer_strategies import (
     CHOICES,
     FREE_TEXT,
     acceptable_answers,
@@ -38,9 +38,11 @@ from answer_strategies import (
     rendered_answers,
     unsafe_answers,
 )
-from bake_paths import Outcome, bake_with_extra_context, bake_with_replay, typed_context
-from helpers import COOKIECUTTER_JSON, PREFECT_LINES, find_python, prefect_line, run, tree_digest, venv_python
-from project_checks import Importer, assert_project_is_sound
+from support.bake_paths import Outcome, bake_with_extra_context, bake_with_replay, typed_context
+from support.commands import find_python, run, venv_python
+from support.digests import tree_digest
+from support.project_checks import Importer, assert_project_is_sound
+from support.template import COOKIECUTTER_JSON, PREFECT_LINES, prefect_line
 
 COMBINATIONS = choice_combinations()
 # The property runs in shards (xdist spreads tests, not examples), each over a slice of the
@@ -190,24 +192,29 @@ def assert_refused_naming(outcome: Outcome, prompt: str, workdir: Path) -> None:
     assert not left_behind(workdir), f"a half-made project was left behind: {left_behind(workdir)}"
 
 
-@pytest.mark.parametrize("shard", range(2))
-def test_an_answer_no_file_can_hold_is_refused_naming_its_prompt(shard, tmp_path):
+def check_refusals(cases, bake, examples: int, shard_seed: int, tmp_path: Path) -> None:
+    """Every drawn (answers, prompt) baked the given way is refused, naming its prompt."""
     counter = itertools.count()
 
-    @property_settings(60)
-    @seed(1000 + shard)
-    @given(case=unsafe_answers(COMBINATIONS[shard::2]))
+    @property_settings(examples)
+    @seed(shard_seed)
+    @given(case=cases)
     def refused(case):
         answers, prompt = case
         workdir = tmp_path / f"example-{next(counter)}"
-        assert_refused_naming(bake_with_replay(answers, workdir), prompt, workdir)
+        assert_refused_naming(bake(answers, workdir), prompt, workdir)
         shutil.rmtree(workdir)
 
     refused()
 
 
+@pytest.mark.parametrize("shard", range(2))
+def test_an_answer_no_file_can_hold_is_refused_naming_its_prompt(shard, tmp_path):
+    check_refusals(unsafe_answers(COMBINATIONS[shard::2]), bake_with_replay, 60, 1000 + shard, tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------
-# The ways of answering, and what "the answer" is in each (tests/bake_paths.py)
+# The ways of answering, and what "the answer" is in each (tests/support/bake_paths.py)
 # ---------------------------------------------------------------------------------------------
 
 def test_typed_answers_give_the_context_cookiecutter_records(tmp_path):
@@ -247,18 +254,8 @@ def test_extra_context_that_jinja_renders_into_another_value_is_refused(tmp_path
 
 @pytest.mark.parametrize("shard", range(2))
 def test_extra_context_with_jinja_syntax_is_refused_naming_its_prompt(shard, tmp_path):
-    counter = itertools.count()
-
-    @property_settings(20)
-    @seed(3000 + shard)
-    @given(case=rendered_answers(COMBINATIONS[shard::2]))
-    def refused(case):
-        answers, prompt = case
-        workdir = tmp_path / f"example-{next(counter)}"
-        assert_refused_naming(bake_with_extra_context(answers, workdir), prompt, workdir)
-        shutil.rmtree(workdir)
-
-    refused()
+    check_refusals(rendered_answers(COMBINATIONS[shard::2]), bake_with_extra_context, 20, 3000 + shard,
+                   tmp_path)
 
 
 def test_extra_context_giving_a_default_expression_as_it_stands_still_bakes(tmp_path):

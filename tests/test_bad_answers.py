@@ -9,13 +9,13 @@ import time
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from helpers import COOKIECUTTER_JSON, PREFECT_LINES, load_hook, newest_prefect
+from support.answer_sets import OFFLINE
+from support.template import COOKIECUTTER_JSON, PREFECT_LINES, load_hook, newest_prefect
 
 pre = load_hook("pre_gen_project")
 
 OLDEST_LINE, NEWEST_LINE = PREFECT_LINES[0], PREFECT_LINES[-1]
 
-OFFLINE = {"lock_requirements": "no"}
 
 # (answers, words the error must contain)
 BAD_ANSWERS = {

@@ -2,7 +2,7 @@
 
 Every variant that has CI is baked once and its CI file checked by actionlint, zizmor, checkov
 and GitLab's schema. Then the CI must work, not only parse: its own shell steps run here, in order
-(tests/ci_runner.py, whose table lists what this machine substitutes): install from the lock,
+(tests/support/ci_runner.py, whose table lists what this machine substitutes): install from the lock,
 lint, test, build, push to a real registry on 127.0.0.1, deploy to a real Prefect server, and a
 Docker worker pulls the pushed image from the registry to run the deployment to Completed.
 """
@@ -15,26 +15,20 @@ import os
 import re
 import shutil
 import signal
-import tomllib
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
-from ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
-from helpers import (
-    COOKIECUTTER_JSON,
-    IN_CI,
-    PREFECT_LINES,
-    TEMPLATE_DIR,
-    docker,
-    image_exists,
-    newest_prefect,
-    run,
-)
-from services import Background, free_port, http_json, remove_containers, wait_until
+from support.ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
+from support.ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
+from support.commands import IN_CI, docker, run
+from support.containers import image_exists, remove_containers
+from support.network import free_port, http_json
+from support.processes import Background, wait_until
+from support.project_names import project_name
+from support.template import COOKIECUTTER_JSON, PREFECT_LINES, TEMPLATE_DIR, newest_prefect
 
 GITHUB_WORKFLOW = Path(".github/workflows/ci.yml")
 GITLAB_CI = Path(".gitlab-ci.yml")
@@ -330,11 +324,6 @@ def remove_local_images(repository: str) -> None:
         docker("rmi", "-f", *ids, check=False)
 
 
-def slug(project: Path) -> str:
-    """The project's slug (a shared bake's folder is named after its answers, not its slug)."""
-    return tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
-
-
 class PrefectStack:
     """A Prefect server on 127.0.0.1, then a Docker worker, from a virtualenv of the project's."""
 
@@ -425,8 +414,8 @@ def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pu
     answers = dict(GITHUB_RUN, image_registry=f"{registry}/cpd-ci")
     base_image(answers["python_version"])
     project = bake_shared(**answers)
-    repository_path, sha = git_repository(project, tmp_path / slug(project))
-    repository = f"{registry}/cpd-ci/{slug(project)}"
+    repository_path, sha = git_repository(project, tmp_path / project_name(project))
+    repository = f"{registry}/cpd-ci/{project_name(project)}"
     runner = Runner(tmp_path / "ci", repository_path, sha, answers["python_version"],
                     secrets={"PREFECT_API_KEY": "", "REGISTRY_USERNAME": "cpd",
                              "REGISTRY_PASSWORD": "unused"})
@@ -485,14 +474,14 @@ def test_the_gitlab_pipeline_runs_here_and_a_docker_worker_pulls_the_image_it_pu
     answers = {"ci": "gitlab", "python_version": "3.11", "prefect_version": newest_prefect(2)}
     base_image(answers["python_version"])
     project = bake_shared(**answers)
-    repository_path, sha = git_repository(project, tmp_path / slug(project))
-    repository = f"{registry}/cpd-group/{slug(project)}"
+    repository_path, sha = git_repository(project, tmp_path / project_name(project))
+    repository = f"{registry}/cpd-group/{project_name(project)}"
     runner = Runner(tmp_path / "ci", repository_path, sha, answers["python_version"],
                     secrets={"PREFECT_API_KEY": ""})
     predefined = {"CI_COMMIT_SHA": sha, "CI_COMMIT_SHORT_SHA": sha[:8], "CI_DEFAULT_BRANCH": "main",
                   "CI_REGISTRY": registry, "CI_REGISTRY_IMAGE": repository,
                   "CI_REGISTRY_USER": "gitlab-ci-token", "CI_REGISTRY_PASSWORD": "unused",
-                  "CI_PROJECT_URL": f"https://gitlab.example.com/cpd-group/{slug(project)}",
+                  "CI_PROJECT_URL": f"https://gitlab.example.com/cpd-group/{project_name(project)}",
                   "GITLAB_CI": "true"}
     pipeline_file = repository_path / GITLAB_CI
     stack = None

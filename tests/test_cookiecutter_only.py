@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DEFAULT_PREFECT, TEMPLATE_DIR, make_venv, run, venv_python
+from support.commands import make_venv, run, venv_python
+from support.template import DEFAULT_PREFECT, TEMPLATE_DIR
 
 COOKIECUTTER = "cookiecutter==2.7.1"
 # The uv of the test environment (requirements-dev.txt pins it).

@@ -16,9 +16,11 @@ import signal
 
 import pytest
 
-from helpers import docker, newest_prefect, run
-from journeys import compose_v1_command, remove_images_named
-from services import free_port, http_json, wait_until
+from support.commands import docker, run
+from support.journeys import compose_v1_command, remove_images_named
+from support.network import free_port, http_json
+from support.processes import wait_until
+from support.template import newest_prefect
 
 PROJECTS = {f"prefect{api}": {"python_version": "3.11", "prefect_version": newest_prefect(api),
                               "task_runner": "dask"} for api in (3, 2)}

@@ -6,7 +6,7 @@ exclude-newer too, since the new release is usually newer than the day the lock 
 
 - Dependabot cannot run uv: the workflow's `relock` job runs `make relock` on its pull requests
   (read-only), and `commit-lock` pushes the change of the lock files alone. Here the bot's commit
-  is made as Dependabot makes it, and those jobs run for real (tests/ci_runner.py).
+  is made as Dependabot makes it, and those jobs run for real (tests/support/ci_runner.py).
 - Renovate runs renovate.json's postUpgradeTasks after its own edit: here the same edit, then
   exactly those commands, then the CI's own lock check.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci_runner import DEV_BIN, GitHubRun, Runner, git_repository, github_event, substitute
-from helpers import run
+from support.ci_runner import DEV_BIN, GitHubRun, Runner, git_repository, github_event, substitute
+from support.commands import run
 
 RELEASE = {"prefect_version": "3.8.7", "python_version": "3.12"}
 BUMPS = {

@@ -7,20 +7,15 @@ import json
 import re
 import shutil
 import time
-import tomllib
 import uuid
 
 import pytest
 from conftest import nightly_only
 
-from helpers import (
-    COOKIECUTTER_JSON,
-    DEFAULT_PREFECT,
-    PATIENT_PREFECT,
-    build_image,
-    docker,
-    image_exists,
-)
+from support.commands import PATIENT_PREFECT, docker
+from support.containers import build_image, image_exists, run_in
+from support.project_names import project_name
+from support.template import COOKIECUTTER_JSON, DEFAULT_PREFECT
 
 BUILDERS = ["classic", "buildkit"]
 DEFAULT_PYTHON = COOKIECUTTER_JSON["python_version"][0]  # the answer a user gets by pressing Enter
@@ -55,12 +50,6 @@ def scratch_image():
     existing = [tag for tag in tags if image_exists(tag)]
     if existing:
         docker("rmi", "-f", *existing, check=False)
-
-
-def run_in(image: str, *command: str, options=(), timeout: int = 300, **kwargs):
-    patience = [f"--env={name}={value}" for name, value in PATIENT_PREFECT.items()]
-    return docker("run", "--rm", "--network", "host", *patience, *options, image, *command,
-                  timeout=timeout, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -334,17 +323,13 @@ def test_the_project_is_an_installed_package_that_imports_from_anywhere(default_
     project = project_for(DEFAULT_PYTHON)
     package = next(project.glob("src/*/__init__.py")).parent.name
     show = (f"import importlib.metadata as md, json, {package}.flows as flows; "
-            f"d = md.distribution({distribution_name(project)!r}); "
+            f"d = md.distribution({project_name(project)!r}); "
             "print(json.dumps([d.version, flows.__file__, d.read_text('direct_url.json')]))")
     version, flows_file, direct_url = json.loads(
         run_in(default_image, "python", "-c", show, options=["--workdir", "/"]).output)
     assert version == "0.1.0"
     assert flows_file == f"/app/src/{package}/flows.py"
     assert json.loads(direct_url) == {"dir_info": {"editable": True}, "url": "file:///app"}
-
-
-def distribution_name(project) -> str:
-    return tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +377,7 @@ def test_on_prefects_image_only_what_it_lacks_is_installed(prefect_based):
     assert {name: now[name][0] for name in locked} == locked
     changed = {name for name, entry in now.items() if entry != held.get(name)}
     lacking = {name for name, version in locked.items() if held.get(name, [None])[0] != version}
-    assert changed == lacking | {distribution_name(project)}
+    assert changed == lacking | {project_name(project)}
     assert all(now[name][1] == "pip" for name in lacking), "pip installed them, over the base's"
 
 
@@ -415,7 +400,9 @@ def test_the_dask_scheduler_and_workers_run_read_only_without_capabilities(
         bake_shared, base_image, project_image):
     import yaml
 
-    from services import free_port, remove_containers, wait_until
+    from support.containers import remove_containers
+    from support.network import free_port
+    from support.processes import wait_until
 
     # The answers (and builder) of tests/test_dask_cluster.py: the same image, built once.
     base_image("3.11")

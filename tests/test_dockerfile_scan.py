@@ -12,19 +12,10 @@ from pathlib import Path
 
 from conftest import unavailable
 
-from checkov_scan import checkov_executable, scan
-from helpers import DEFAULT_PREFECT, newest_prefect
+from support.answer_sets import DOCKERFILE_SCAN as VARIANTS
+from support.answer_sets import OFFLINE
+from support.checkov_scan import checkov_executable, scan
 
-OFFLINE = {"lock_requirements": "no"}
-VARIANTS = {
-    "default": {},
-    "prefect-image": {"python_version": "3.12", "task_runner": "dask",
-                      "base_image": f"prefecthq/prefect:{DEFAULT_PREFECT}-python3.12"},
-    "prefect1": {"python_version": "3.11", "prefect_version": newest_prefect(1),
-                 "work_pool_type": "kubernetes"},
-    "locked-kubernetes-dask": {"python_version": "3.11", "work_pool_type": "kubernetes",
-                               "task_runner": "dask", "lock_requirements": "yes"},
-}
 # The checks the Dockerfile skips, each with the reason it gives.
 EXPLAINED = {"CKV_DOCKER_2"}  # HEALTHCHECK: a flow run is a batch job; compose and Kubernetes probe services
 

@@ -14,7 +14,7 @@ from cookiecutter.prompt import prompt_for_config
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from helpers import (
+from support.template import (
     COOKIECUTTER_JSON,
     PREFECT_LINES,
     TEMPLATE_DIR,

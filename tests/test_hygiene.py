@@ -18,21 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import PREFECT_LINES, run
+from support.answer_sets import OFFLINE
+from support.answer_sets import PRE_COMMIT as KINDS
+from support.commands import run
 
-OFFLINE = {"lock_requirements": "no"}
-PREFECT2 = [line["newest"] for line in PREFECT_LINES if line["api"] == 2][-1]
-PREFECT015 = [line["newest"] for line in PREFECT_LINES if line["api"] == 1][0]
-# Every pool, runner, Prefect line and CI choice at least once.
-KINDS = {
-    "prefect3-docker-github": {"ci": "github"},
-    "prefect3-kubernetes-dask-gitlab": {"work_pool_type": "kubernetes", "task_runner": "dask",
-                                        "ci": "gitlab", "python_version": "3.11"},
-    "prefect2-process-dask": {"prefect_version": PREFECT2, "python_version": "3.11",
-                              "work_pool_type": "process", "task_runner": "dask", "ci": "none"},
-    "prefect015-kubernetes": {"prefect_version": PREFECT015, "python_version": "3.9",
-                              "work_pool_type": "kubernetes", "ci": "gitlab"},
-}
 HOOKS = ("ruff (lint)", "ruff format", "hadolint (Dockerfile)", "check yaml", "check toml")
 # The dev tools beside this test suite's Python (requirements-dev.txt): uv (and uvx), check-jsonschema.
 DEV_BIN = Path(sys.executable).parent

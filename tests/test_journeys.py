@@ -1,5 +1,5 @@
-"""The generated README's journeys, run from the text of the README and of its docs/ (tests/journeys.py
-runs them).
+"""The generated README's journeys, run from the text of the README and of its docs/
+(tests/support/journeys.py runs them).
 
 Each row of JOURNEYS is one path a user takes through the README and the docs/ files it links: the
 answers the project is baked with, the sections whose commands run, in order, in one bash session
@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from conftest import nightly_only
 
-from helpers import TEMPLATE_DIR, docker, newest_prefect
-from helpers import run as run_command
-from journey_fixtures import journey_answers, new_run
-from journeys import (
+from support.commands import docker
+from support.commands import run as run_command
+from support.journey_fixtures import journey_answers, new_run
+from support.journeys import (
     INSTALL_SECTION,
     Journey,
     JourneyRun,
@@ -40,8 +40,16 @@ from journeys import (
     readme_section,
     remove_images_named,
 )
-from lockfiles import INSTALLED_VERSIONS_SCRIPT, MARKER_ENVIRONMENT_SCRIPT, last_json_line, locked_versions
-from services import http_json, wait_until
+from support.lockfiles import (
+    INSTALLED_VERSIONS_SCRIPT,
+    MARKER_ENVIRONMENT_SCRIPT,
+    last_json_line,
+    locked_versions,
+)
+from support.network import http_json
+from support.processes import wait_until
+from support.project_names import project_name
+from support.template import TEMPLATE_DIR, newest_prefect
 
 PYTHON = "3.11"  # the one Python every Prefect line the journeys run supports (3: >=3.11; 1: <=3.11)
 PREFECT = {api: {"python_version": PYTHON, "prefect_version": newest_prefect(api)} for api in (1, 2, 3)}
@@ -366,14 +374,10 @@ def other_variant_answers(name: str, token: str) -> dict:
 def normalized(command: str, answers: dict, project: Path) -> str:
     """command with this project's names as placeholders, so that two projects' commands compare."""
     package = next((project / "src").iterdir()).name
-    names = {answers["image_name"]: "<image>", project_slug(project): "<slug>", package: "<package>"}
+    names = {answers["image_name"]: "<image>", project_name(project): "<slug>", package: "<package>"}
     for name in sorted(names, key=len, reverse=True):
         command = command.replace(name, names[name])
     return re.sub(r"\s+", " ", command)
-
-
-def project_slug(project: Path) -> str:
-    return re.search(r'^name = "([^"]+)"', (project / "pyproject.toml").read_text(), re.M).group(1)
 
 
 def listed_as_not_run() -> list[str]:

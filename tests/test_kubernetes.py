@@ -5,12 +5,12 @@
   Kubernetes (docs/deploy.md creates the pool with it);
 - every manifest in deploy/kubernetes/ passes the Kubernetes API's own schemas (kubernetes-validate,
   strictly: an unknown field is an error), the "restricted" Pod Security Standard
-  (tests/pod_security.py) and checkov, on every Kubernetes variant; and the folder holds nothing
+  (tests/support/pod_security.py) and checkov, on every Kubernetes variant; and the folder holds nothing
   else, so one `kubectl apply -f deploy/kubernetes/` applies it;
 - the Kubernetes steps of docs/deploy.md, played in order against an empty cluster and Prefect API
-  (tests/kubectl_model.py), create nothing before its namespace or before what it references, apply
-  nothing that is not a Kubernetes object, and end with a flow run's Job; the same check fails the
-  steps as they were written before (issue 18);
+  (tests/support/kubectl_model.py), create nothing before its namespace or before what it
+  references, apply nothing that is not a Kubernetes object, and end with a flow run's Job; the
+  same check fails the steps as they were written before (issue 18);
 - on Kubernetes with Dask, each deploy's flow runs start a Dask cluster of exactly their own image:
   with a real Prefect server and the docs' `prefect work-pool create --base-job-template`,
   Prefect's own code renders the Job a flow run becomes; the project's own code, installed from its
@@ -35,13 +35,17 @@ import kubernetes_validate
 import pytest
 import yaml
 from conftest import nightly_only, unavailable
-from kubectl_model import play
 
-from checkov_scan import checkov_executable, scan
-from helpers import DEFAULT_PREFECT, PREFECT_LINES, find_python, release_facts, run, tree_digest
-from journeys import bash_commands, documents
-from pod_security import hardening_gaps, pod_spec, restricted_violations
-from services import Background, free_port, http_json, wait_until
+from support.answer_sets import OFFLINE
+from support.checkov_scan import checkov_executable, scan
+from support.commands import find_python, run
+from support.digests import tree_digest
+from support.journeys import bash_commands, documents
+from support.kubectl_model import play
+from support.network import free_port, http_json
+from support.pod_security import hardening_gaps, pod_spec, restricted_violations
+from support.processes import Background, wait_until
+from support.template import DEFAULT_PREFECT, PREFECT_LINES, release_facts
 
 TESTS = Path(__file__).resolve().parent
 # The Prefect lines that deploy to work pools, by their newest release.
@@ -49,7 +53,6 @@ LINES = {line["newest"]: line for line in PREFECT_LINES if line["api"] >= 2}
 POOLS = ["docker", "kubernetes", "process"]
 # The Kubernetes work pool's base job template: not a Kubernetes object, so not in deploy/kubernetes/.
 JOB_TEMPLATE = "deploy/work-pool/base-job-template.json"
-OFFLINE = {"lock_requirements": "no"}
 REGISTRY = "ghcr.io/acme"
 # Every Kubernetes variant of a project: Prefect line x task runner x registry or none.
 VARIANTS = {f"prefect{LINES[version]['api']}-{runner}-{'registry' if registry else 'local'}":
@@ -593,8 +596,8 @@ def render_flow_run_jobs(worker: Path, project: Path, tmp_path: Path, worker_set
         worker_env.pop("PREFECT_HOME")
         request = {"pool": deployment["work_pool"]["name"], "deploy_config": deployment,
                    "builds": builds}
-        run([worker / "bin" / "python", TESTS / "render_flow_run_jobs.py", tmp_path / "jobs.json"],
-            env=worker_env, input=json.dumps(request), timeout=600)
+        run([worker / "bin" / "python", TESTS / "support" / "render_flow_run_jobs.py",
+             tmp_path / "jobs.json"], env=worker_env, input=json.dumps(request), timeout=600)
     finally:
         server.stop(grace=5)
     return json.loads((tmp_path / "jobs.json").read_text())
@@ -689,7 +692,7 @@ def test_each_deploy_runs_its_tasks_on_a_dask_cluster_of_exactly_its_own_image(
     # The cluster each flow run starts, built by the project's code installed from its lock.
     # And a flow run whose deployment lost a size (prefect.yaml edited): it must say what to set.
     unsized = {name: value for name, value in pods[0][0].items() if name != "DASK_CLUSTER_WORKER_MEMORY"}
-    run([venv / "bin" / "python", TESTS / "render_dask_cluster.py", tmp_path / "clusters.json"],
+    run([venv / "bin" / "python", TESTS / "support" / "render_dask_cluster.py", tmp_path / "clusters.json"],
         env=clean_environment(HOME=str(tmp_path / "flow-home")), timeout=600,
         input=json.dumps({"package": package, "runs": [*(env for env, _ in pods), unsized]}))
     *clusters, refused = json.loads((tmp_path / "clusters.json").read_text())

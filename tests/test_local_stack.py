@@ -10,7 +10,7 @@ This machine forces two things, and both are in one place, HOST_NETWORK below:
 - its Docker engine has no bridge network, and none may be created, so every service runs on the
   host's network instead of the stack's own, with the addresses and free ports that follow;
 - no registry is reachable, so Prefect's server image is a stand-in built here
-  (tests/official_prefect_image.py).
+  (tests/support/official_prefect_image.py).
 The user's way to give such settings is `.env`, so the test writes them there (the table says
 which), beside a copy of compose.yaml switched to the host's network. The shipped compose.yaml is
 what a normal Docker (Linux or Docker Desktop) runs unchanged.
@@ -28,9 +28,12 @@ import pytest
 import yaml
 from conftest import nightly_only, unavailable
 
-from helpers import PREFECT_LINES, docker, find_python, image_exists, run
-from journeys import readme_section
-from services import free_port, http_json, wait_until
+from support.commands import docker, find_python, run
+from support.containers import image_exists
+from support.journeys import readme_section
+from support.network import free_port, http_json
+from support.processes import wait_until
+from support.template import PREFECT_LINES
 
 PREFECT2 = next(line["newest"] for line in PREFECT_LINES if line["api"] == 2)
 # Answers shared with tests/test_deployments.py, test_install.py and test_dask_cluster.py, so that

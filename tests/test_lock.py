@@ -19,16 +19,8 @@ from pathlib import Path
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from helpers import (
-    DEFAULT_PREFECT,
-    PREFECT_LINES,
-    UV,
-    docker,
-    newest_prefect,
-    release_facts,
-    run,
-    venv_python,
-)
+from support.commands import UV, docker, run, venv_python
+from support.template import DEFAULT_PREFECT, PREFECT_LINES, newest_prefect, release_facts
 
 # The user's tools: uv and make find uv beside this interpreter.
 ENV = {**os.environ, "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}"}

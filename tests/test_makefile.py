@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PREFECT_LINES, UV, docker, image_exists, prefect_env, run
+from support.answer_sets import OFFLINE, PREFECT1, PREFECT2
+from support.commands import UV, docker, prefect_env, run
+from support.containers import image_exists
 
-OFFLINE = {"lock_requirements": "no"}
-PREFECT2 = next(line["newest"] for line in PREFECT_LINES if line["api"] == 2)
-PREFECT1 = [line["newest"] for line in PREFECT_LINES if line["api"] == 1][-1]
 EVERYDAY = {"install", "test", "lint", "lock", "relock", "build", "run", "clean"}
 STACK = {"up", "down", "deploy", "run-deployment"}
 KINDS = {

@@ -11,13 +11,19 @@ run without a Prefect 1 backend, registration and an agent's run, is imitated he
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
 from packaging.version import Version
 
-from helpers import PREFECT_LINES, UV, docker, newest_prefect, run
-from lockfiles import INSTALLED_VERSIONS_SCRIPT, MARKER_ENVIRONMENT_SCRIPT, last_json_line, locked_versions
+from support.commands import UV, run
+from support.containers import run_in
+from support.lockfiles import (
+    INSTALLED_VERSIONS_SCRIPT,
+    MARKER_ENVIRONMENT_SCRIPT,
+    last_json_line,
+    locked_versions,
+)
+from support.project_names import project_name
+from support.template import PREFECT_LINES, newest_prefect
 
 OLDEST, NEWEST_1 = PREFECT_LINES[0]["newest"], newest_prefect(1)
 PROJECTS = {
@@ -61,14 +67,6 @@ def built(request, bake_shared, base_image, project_image):
     return answers, project, project_image(project, "classic")
 
 
-def slug(project) -> str:
-    return tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
-
-
-def run_in(image: str, *command: str, **kwargs):
-    return docker("run", "--rm", "--network", "host", image, *command, timeout=300, **kwargs)
-
-
 # The newest Prefect 1's image runs the flow in its README journey (test_journeys.py).
 @pytest.mark.parametrize("built", [f"prefect-{OLDEST}-py3.9"], indirect=True)
 def test_python_workflow_flow_py_runs_the_flow_in_the_image(built):
@@ -84,10 +82,10 @@ def test_a_registered_run_loads_the_flow_from_the_image(built):
     assert report["prefect"] == answers["prefect_version"]
     assert report["python"] == answers["python_version"]
     assert report["run_config"] == "DockerRun"
-    assert report["image"] == f"{slug(project)}:latest"  # the image the README builds
+    assert report["image"] == f"{project_name(project)}:latest"  # the image the README builds
     assert report["overridden_image"] == "registry.example.com/flows:0.1.0"
     assert report["storage"] == "Local"
-    assert report["flows"] == {slug(project): "/app/workflow/flow.py"}
+    assert report["flows"] == {project_name(project): "/app/workflow/flow.py"}
     assert report["labels"] == [], "a hostname label would tie the runs to one machine's agent"
     assert report["succeeded"]
 
@@ -102,6 +100,6 @@ def test_the_image_holds_exactly_the_locked_versions(built):
     installed = last_json_line(run_in(image, "python", "-c", INSTALLED_VERSIONS_SCRIPT).output)
     assert {name: installed.get(name) for name in locked} == locked
     # Nothing else but the project itself (uv's virtualenvs hold no pip).
-    assert set(installed) - set(locked) == {slug(project)}
+    assert set(installed) - set(locked) == {project_name(project)}
     # Old pins in requirements.txt alone would have pulled today's versions: these are the lock's.
     assert Version(installed["marshmallow"]).major == 3

@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from helpers import COOKIECUTTER_JSON, TEMPLATE_DIR, prefect_release_module
+from support.template import COOKIECUTTER_JSON, TEMPLATE_DIR, prefect_release_module
 
 HOOK = prefect_release_module()
 INDEX = HOOK.INDEX

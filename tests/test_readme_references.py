@@ -1,6 +1,6 @@
 """Every code reference in a generated README and its docs/ is true of the project it came with:
 files, commands with their subcommands and flags, quoted code and decorator arguments, variables,
-config keys, links (tests/readme_references.py says how each is checked).
+config keys, links (tests/support/readme_references.py says how each is checked).
 
 The projects are the README journeys' own and the other variants the journeys read
 (tests/test_journeys.py), so their bakes and virtualenvs are shared: the commands' flags are
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from journey_fixtures import journey_answers
-from readme_references import false_references
+from support.journey_fixtures import journey_answers
+from support.readme_references import false_references
 from test_journeys import JOURNEYS, OTHER_VARIANTS, other_variant_answers
 
 DEV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"  # cruft, uv: the template's tools

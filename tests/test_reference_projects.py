@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import TEMPLATE_DIR, run
-from reference_projects import REFERENCE_DIR, REGENERATE, VARIANTS, differences, files, generate
+from support.commands import run
+from support.reference_projects import REFERENCE_DIR, REGENERATE, VARIANTS, differences, files, generate
+from support.template import TEMPLATE_DIR
 
 
 def test_the_reference_folder_holds_exactly_the_variants():

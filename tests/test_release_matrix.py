@@ -21,16 +21,11 @@ import pytest
 import yaml
 from conftest import NIGHTLY_ONLY
 
-from helpers import (
-    DEFAULT_PREFECT,
-    PATIENT_PREFECT,
-    TEMPLATE_DIR,
-    docker,
-    image_exists,
-    prefect_release_module,
-    run,
-)
-from services import Background, free_port, http_json, wait_until
+from support.commands import PATIENT_PREFECT, docker, run
+from support.containers import image_exists
+from support.network import free_port, http_json
+from support.processes import Background, wait_until
+from support.template import DEFAULT_PREFECT, TEMPLATE_DIR, prefect_release_module
 
 HOOK = prefect_release_module()
 RECORD = json.loads((TEMPLATE_DIR / "hooks" / "prefect-releases.json").read_text())

@@ -7,7 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from helpers import COOKIECUTTER_JSON, TEMPLATE_DIR, run
+from support.commands import run
+from support.template import COOKIECUTTER_JSON, TEMPLATE_DIR
 
 
 def test_every_prompt_has_a_human_readable_question():

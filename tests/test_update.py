@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import IN_CI, TEMPLATE_DIR, run
-from reference_projects import differences
+from support.commands import IN_CI, run
+from support.reference_projects import differences
+from support.template import TEMPLATE_DIR
 
 BIN = Path(sys.executable).parent
 CRUFT, COOKIECUTTER, UV = BIN / "cruft", BIN / "cookiecutter", BIN / "uv"

@@ -24,7 +24,7 @@ import unicodedata
 from hypothesis import strategies as st
 from slugify import slugify  # cookiecutter's `slugify` filter is python-slugify's
 
-from helpers import COOKIECUTTER_JSON, PREFECT_LINES
+from support.template import COOKIECUTTER_JSON, PREFECT_LINES
 
 FREE_TEXT = ("project_name", "project_slug", "package_name", "description", "author_name",
              "author_email", "base_image", "extra_requirements", "image_name", "image_registry")

@@ -13,7 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from helpers import TEMPLATE_DIR, CommandFailed
+from support.commands import CommandFailed
+from support.template import TEMPLATE_DIR
 
 CHECK_KINDS = ("passed_checks", "failed_checks", "skipped_checks")
 

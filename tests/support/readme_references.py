@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from journeys import FENCE, bash_commands, documents
+from support.journeys import FENCE, bash_commands, documents
 
 # Names the README mentions that are deliberately not files of the project.
 NOT_PROJECT_FILES = {

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import context_key, find_python
-from journeys import (
+from support.commands import find_python
+from support.digests import context_key
+from support.journeys import (
     INSTALL_SECTION,
     Journey,
     JourneyRun,
@@ -24,7 +25,7 @@ from journeys import (
     is_install,
     machine_environment,
 )
-from services import free_port
+from support.network import free_port
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +62,7 @@ def tools(once) -> Path:
             script = path / f"python{version}"
             script.write_text(f'#!/bin/sh\nexec "{interpreter}" "$@"\n')
             script.chmod(0o755)
-        uv = shutil.which("uv") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "uv")
+        uv = shutil.which("uv") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "uv")
         (path / "uv").symlink_to(uv)
 
     return once("journey-tools", make)

@@ -41,9 +41,9 @@ from pathlib import Path
 
 import yaml
 
-from helpers import CommandFailed, find_python, make_venv, run
+from support.commands import CommandFailed, find_python, make_venv, run
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+TEMPLATE_DIR = Path(__file__).resolve().parents[2]
 DEV_BIN = TEMPLATE_DIR / ".venv" / "bin"
 HOST_DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker")
 DOCKER_SHIM = f"""#!/bin/sh
@@ -179,17 +179,24 @@ class Contexts(dict):
 STATUS_FUNCTIONS = re.compile(r"\b(?:success|failure|always|cancelled)\(\)")
 
 
+def tokens(pattern: re.Pattern, text: str, what: str):
+    """(kind, value) of each token of text, kind being the name of pattern's group that matched;
+    ValueError where no token fits."""
+    position = 0
+    while position < len(text):
+        match = pattern.match(text, position)
+        if not match or match.end() == position:
+            raise ValueError(f"cannot read {what} at {text[position:]!r}")
+        yield match.lastgroup, match.group(match.lastgroup)
+        position = match.end()
+
+
 def evaluate(expression: str, contexts: Contexts, status: str = "success"):
     """A GitHub expression (the parts of the language the generated workflow uses). `status` is
     what the status functions see: "success", "failure" or "skipped" (an ancestor job skipped,
     which makes success() false, as on GitHub)."""
-    python, position = [], 0
-    text = expression.strip()
-    while position < len(text):
-        match = EXPRESSION_TOKEN.match(text, position)
-        if not match or match.end() == position:
-            raise ValueError(f"cannot read the expression at {text[position:]!r}")
-        kind, value = match.lastgroup, match.group(match.lastgroup)
+    python = []
+    for kind, value in tokens(EXPRESSION_TOKEN, expression.strip(), "the expression"):
         if kind == "string":
             python.append(repr(value[1:-1].replace("''", "'")))
         elif kind == "op":
@@ -201,7 +208,6 @@ def evaluate(expression: str, contexts: Contexts, status: str = "success"):
             python.append({"true": "True", "false": "False", "null": "None"}[value])
         else:
             python.append(repr(contexts.lookup(value)))
-        position = match.end()
     return eval("".join(python), {"__builtins__": {}})  # noqa: S307 (built from tokens above)
 
 
@@ -398,19 +404,14 @@ RULE_TOKEN = re.compile(r"\s*(?:(?P<string>\"[^\"]*\"|'[^']*')|(?P<op>==|!=|&&|\
 
 
 def rule_matches(expression: str, variables: dict[str, str]) -> bool:
-    python, position = [], 0
-    while position < len(expression):
-        match = RULE_TOKEN.match(expression, position)
-        if not match or match.end() == position:
-            raise ValueError(f"cannot read the rule at {expression[position:]!r}")
-        kind, value = match.lastgroup, match.group(match.lastgroup)
+    python = []
+    for kind, value in tokens(RULE_TOKEN, expression, "the rule"):
         if kind == "string":
             python.append(repr(value[1:-1]))
         elif kind == "op":
             python.append({"&&": " and ", "||": " or "}.get(value, f" {value} "))
         else:
             python.append(repr(variables.get(value) or None))
-        position = match.end()
     return bool(eval("".join(python), {"__builtins__": {}}))  # noqa: S307 (built from tokens above)
 
 

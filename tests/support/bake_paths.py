@@ -31,7 +31,7 @@ from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import render_variable
 from jinja2 import FileSystemLoader
 
-from helpers import TEMPLATE_DIR
+from support.template import TEMPLATE_DIR
 
 
 @dataclass

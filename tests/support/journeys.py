@@ -28,9 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from bash_session import BashSession
-from helpers import docker
-from services import http_json
+from support.bash_session import BashSession
+from support.commands import docker
+from support.network import http_json
 
 BACKGROUND_MARK = "in a terminal of its own"
 

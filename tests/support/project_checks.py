@@ -18,8 +18,8 @@ import yaml
 from markdown_it import MarkdownIt
 from validate_pyproject import api as pyproject_api
 
-from bake_paths import render_project_file, typed_context
-from helpers import run
+from support.bake_paths import render_project_file, typed_context
+from support.commands import run
 
 IMPORT_SERVER = Path(__file__).with_name("import_server.py")
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))

@@ -1,23 +1,13 @@
-"""Services the deployment tests start: a free port, a background process, an HTTP endpoint."""
+"""Processes the deployment tests start and wait on: a command in the background, a condition polled."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 from pathlib import Path
 
-from helpers import CommandFailed, docker
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from support.commands import CommandFailed
 
 
 def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
@@ -30,20 +20,6 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.5):
         if time.monotonic() > deadline:
             raise CommandFailed(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
-
-
-def http_json(url: str, body=None, timeout: float = 10):
-    """GET (or POST body as JSON to) url and return the decoded JSON answer; None when it fails."""
-    import urllib.error
-    import urllib.request
-
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (127.0.0.1)
-            return json.load(response)
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
 
 
 class Background:
@@ -81,12 +57,3 @@ class Background:
             except subprocess.TimeoutExpired:
                 continue
             return
-
-
-def remove_containers(*names: str, label: str | None = None) -> None:
-    """docker rm -f the named containers and those carrying label (key=value); ignore missing."""
-    ids = list(names)
-    if label:
-        ids += docker("ps", "-aq", "--filter", f"label={label}", check=False).output.split()
-    if ids:
-        docker("rm", "-f", *ids, check=False)

@@ -15,7 +15,7 @@ Prefect comes from PyPI rather than from an sdist built from its repository.
 Prefect is resolved as of the release's day (the day the template dates the project's lock by), as
 the official image of that release was built with the dependencies of its day.
 
-    python tests/official_prefect_image.py 3.9.1 3.12
+    python tests/support/official_prefect_image.py 3.9.1 3.12
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from helpers import COOKIECUTTER_JSON, build_image, docker, image_exists, release_facts
+if __name__ == "__main__":  # run as a script: tests/ on sys.path, as pytest puts it there
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.commands import docker
+from support.containers import build_image, image_exists
+from support.template import COOKIECUTTER_JSON, release_facts
 
 DOCKERFILE = """\
 FROM {base}

@@ -1,0 +1,1 @@
+"""What the template's tests use: baking, running, checking. No test lives here."""

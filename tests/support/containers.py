@@ -1,0 +1,38 @@
+"""Docker images and containers: whether an image exists, building one, removing containers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from support.commands import PATIENT_PREFECT, Completed, docker
+
+
+def image_exists(tag: str) -> bool:
+    return docker("image", "inspect", tag, check=False).returncode == 0
+
+
+def build_image(context_dir: Path, tag: str, builder: str, *extra: str, check: bool = True) -> Completed:
+    """docker build with the classic builder or BuildKit, on the host network (no bridge here)."""
+    env = dict(os.environ, DOCKER_BUILDKIT="1" if builder == "buildkit" else "0")
+    # The classic builder keeps a failed step's container unless told not to.
+    progress = ["--progress=plain"] if builder == "buildkit" else ["--force-rm"]
+    return docker("build", "--network", "host", *progress, *extra, "-t", tag, ".",
+                  cwd=context_dir, env=env, timeout=1800, check=check)
+
+
+def remove_containers(*names: str, label: str | None = None) -> None:
+    """docker rm -f the named containers and those carrying label (key=value); ignore missing."""
+    ids = list(names)
+    if label:
+        ids += docker("ps", "-aq", "--filter", f"label={label}", check=False).output.split()
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+
+
+def run_in(image: str, *command: str, options=(), timeout: int = 300, **kwargs) -> Completed:
+    """docker run --rm the image (its default command, or command) on the host network, with a
+    patient temporary Prefect server (PATIENT_PREFECT); options go before the image."""
+    patience = [f"--env={name}={value}" for name, value in PATIENT_PREFECT.items()]
+    return docker("run", "--rm", "--network", "host", *patience, *options, image, *command,
+                  timeout=timeout, **kwargs)
