@@ -45,8 +45,10 @@ FIRST_2X = (2, 11, 0)
 # _prefect_legacy), no companions.
 COMPANIONS = ("prefect-docker", "prefect-dask", "prefect-kubernetes", "dask-kubernetes")
 TEST_TOOL = "pytest"
-# The project's build backend (pyproject.toml's build-system): 64 installs projects editable.
-BUILD_BACKEND, BUILD_BACKEND_FLOOR = "setuptools", (64,)
+# The project's build backend (pyproject.toml's build-system, cookiecutter.json's
+# _build_requirement: from 65.5 an editable install of the src layout is a path entry, which finds
+# the code the image copies in after the install).
+BUILD_BACKEND = "setuptools"
 FINAL = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
@@ -274,7 +276,8 @@ def facts(answers: dict, releases: Releases) -> Facts:
     wanted = {name: (lambda r: allows(releases.prefect_requirement(r), number))
               for name in ([] if legacy else needed(answers))}
     wanted[TEST_TOOL] = lambda r: True
-    wanted[BUILD_BACKEND] = lambda r: release(r.version) >= BUILD_BACKEND_FLOOR
+    floor = release(answers["_build_requirement"].split(">=")[-1])
+    wanted[BUILD_BACKEND] = lambda r: release(r.version) >= floor
     pins, exempt, notes = {}, [], []
     for name, installs in wanted.items():
         chosen, late = None, False
