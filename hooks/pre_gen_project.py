@@ -134,8 +134,8 @@ def check_base_image(a: dict) -> list[str]:
 
 
 # The platforms a Linux image can be built for (os/arch[/variant], as Docker and OCI name them).
-PLATFORM = re.compile(r"linux/(?:amd64(?:/v[234])?|arm64(?:/v8)?|arm/v[567]|386|ppc64le|s390x|riscv64|mips64le"
-                      r"|loong64)")
+PLATFORM = re.compile(r"linux/(?:amd64(?:/v[234])?|arm64(?:/v8)?|arm/v[567]|386|ppc64le|s390x|riscv64"
+                      r"|mips64le|loong64)")
 
 
 def check_platform(a: dict) -> list[str]:

@@ -199,8 +199,8 @@ def base_images(draw, python: str):
     return f"{domain}{path}:{tag}{digest}"
 
 
-PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/arm/v7", "linux/amd64/v2", "linux/ppc64le",
-             "linux/s390x", "linux/riscv64", "linux/386"]
+PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/arm/v7", "linux/amd64/v2",
+             "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/386"]
 
 
 def platforms():

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import NIGHTLY_ONLY, unavailable
+
 from helpers import DEFAULT_PREFECT, DOCKER, TEMPLATE_DIR, UV, docker, run
 
 OFFLINE = {"lock_requirements": "no"}
@@ -61,8 +61,8 @@ def buildx_step(project: Path) -> dict | None:
 # Every place that builds
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("platform,ci", [("", "github"), ("linux/amd64", "gitlab"), ("linux/arm64", "github"),
-                                         (MULTI, "github"), (MULTI, "gitlab")])
+@pytest.mark.parametrize("platform,ci", [("", "github"), ("linux/amd64", "gitlab"),
+                                         ("linux/arm64", "github"), (MULTI, "github"), (MULTI, "gitlab")])
 def test_the_platform_reaches_every_place_that_builds_the_image(cookies, platform, ci):
     project = bake(cookies, platform=platform, ci=ci, task_runner="dask")
     platforms = [item.strip() for item in platform.split(",") if item.strip()]
@@ -78,7 +78,7 @@ def test_the_platform_reaches_every_place_that_builds_the_image(cookies, platfor
         assert {name: service.get("platform") for name, service in services.items()} == {
             name: first for name in services}, compose
     readme = (project / "README.md").read_text()
-    assert ("docker build --platform " + first + " . -t") in readme if first else "docker build . -t" in readme
+    assert (f"docker build --platform {first} . -t" if first else "docker build . -t") in readme
 
     if ci == "github":
         steps = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())["jobs"]["build"]["steps"]
@@ -136,8 +136,8 @@ def step_sources(tmp_path_factory):
 
     def install(prefect: str, prefect_docker: str, day: str) -> Path:
         target = tmp_path_factory.mktemp(f"steps-{prefect}")
-        result = run([UV, "pip", "install", "--no-deps", "--quiet", "--target", target, "--exclude-newer", day,
-                      "--exclude-newer-package", f"prefect={day}", f"prefect=={prefect}",
+        result = run([UV, "pip", "install", "--no-deps", "--quiet", "--target", target,
+                      "--exclude-newer", day, f"prefect=={prefect}",
                       f"prefect-docker=={prefect_docker}", "docker", "python-on-whales"], check=False)
         if result.returncode != 0:
             unavailable(f"the package index is unreachable: {result.output[-500:]}")
@@ -177,8 +177,8 @@ def test_the_commented_buildx_step_matches_prefect_dockers_buildx_backend(cookie
     assert "build_backend" in named and re.search(r'build_backend not in \("docker-py", "buildx"\)',
                                                   steps_py.read_text())
     build_kwargs = set(step) - named - {"id", "requires"} - {"path", "push", "pull"}
-    buildx_module = next(p for p in (sources / "prefect/_internal/buildx.py", sources / "prefect/docker/_buildx.py")
-                         if p.exists())
+    buildx_module = next(path for path in (sources / "prefect/_internal/buildx.py",
+                                           sources / "prefect/docker/_buildx.py") if path.exists())
     prefect_named, _ = parameters(buildx_module, "buildx_build_image")
     on_whales, takes_any = parameters(sources / "python_on_whales/components/buildx/cli_wrapper.py", "build",
                                       cls="BuildxCLI")
@@ -280,7 +280,8 @@ def test_a_two_platform_image_made_without_buildx_is_pulled_back_by_platform_and
             docker("pull", "--platform", platform, f"{name}:0.1.0", env=env)
             assert platform_of(f"{name}:0.1.0").startswith(platform)
         ran = docker("run", "--rm", "--platform", "linux/arm64", "--network", "host",
-                     "-e", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=600", f"{name}:0.1.0", timeout=1800)
+                     "-e", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=600", f"{name}:0.1.0",
+                     timeout=1800)
         assert "total = 110" in ran.output and "Completed" in ran.output, ran.output[-3000:]
     finally:
         listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).output.split()
