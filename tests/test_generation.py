@@ -68,6 +68,8 @@ SUPPORTED = {
                                         "task_runner": "dask"},
     "registry-with-port-gitlab": {"image_registry": " registry.example.com:5000/team/ ", "ci": "gitlab",
                                   "task_runner": "dask"},
+    # Two platforms, spaced: a multi-arch image; local builds take the first.
+    "two-platforms-dask": {"platform": " linux/arm64 , linux/amd64 ", "task_runner": "dask"},
 }
 
 # Jinja left in a file. Some files have double braces of their own, never a cookiecutter variable:
