@@ -41,7 +41,7 @@ RESERVED = {"prefect", "prefect_dask", "prefect_docker", "dask", "distributed", 
             "tests", "test", "src", "setup"}
 ONE_LINE = ("project_name", "description", "author_name", "author_email")
 FREE_TEXT = (*ONE_LINE, "project_slug", "package_name", "base_image", "extra_requirements", "image_name",
-             "image_registry")
+             "image_registry", "platform")
 # Jinja's markers, written apart: this file is itself rendered by Jinja.
 MARKERS = tuple("{" + c for c in ("{", "%", "#"))
 # The answers whose defaults in cookiecutter.json are Jinja expressions (tests/test_bad_answers.py
@@ -131,6 +131,32 @@ def check_base_image(a: dict) -> list[str]:
         return [f"base_image {image!r} names Python {named} but python_version is {python}: make them "
                 f"agree (e.g. 'python:{python}-slim'), or pick python_version {named}."]
     return []
+
+
+# The platforms a Linux image can be built for (os/arch[/variant], as Docker and OCI name them).
+PLATFORM = re.compile(r"linux/(?:amd64(?:/v[234])?|arm64(?:/v8)?|arm/v[567]|386|ppc64le|s390x|riscv64"
+                      r"|mips64le|loong64)")
+
+
+def check_platform(a: dict) -> list[str]:
+    """platform: empty, one os/arch[/variant], or a comma-separated list of them."""
+    items = [item.strip() for item in a["platform"].split(",")]
+    if not a["platform"].strip():
+        return []
+    fix = ("write each as os/arch[/variant] (e.g. linux/amd64, linux/arm64, linux/arm/v7), separated by "
+           "commas, or leave it empty for your Docker engine's own")
+    errors = []
+    for item in items:
+        if not item:
+            errors.append(f"platform {a['platform']!r} has an empty item between its commas: {fix}.")
+        elif not PLATFORM.fullmatch(item):
+            hint = (f" ('{item}' alone is an architecture: write linux/{item})" if "/" not in item
+                    else " (the image is a Linux image: its os is linux)" if not item.startswith("linux/")
+                    else "")
+            errors.append(f"platform {item!r} is not a platform the image can be built for{hint}: {fix}.")
+    if not errors and len(set(items)) < len(items):
+        errors.append(f"platform {a['platform']!r} names a platform twice: name each once.")
+    return errors[:1] if any("empty item" in error for error in errors) else errors
 
 
 def check_extra_requirements(a: dict) -> list[str]:
@@ -239,7 +265,7 @@ def check_text(a: dict) -> list[str]:
 
 
 CHECKS = [check_names, check_path_lengths, check_given_answers, check_prefect_version, check_base_image,
-          check_extra_requirements, check_text]
+          check_extra_requirements, check_platform, check_text]
 
 # Removes, once cookiecutter has removed the refused project's directory, the empty folders it
 # made above it for a project_slug that is a path (argv: the project directory, then the folders).

@@ -52,6 +52,16 @@ BAD_ANSWERS = {
                             "task_runner": "dask"}, ["task_runner", "Prefect 2 or 3"]),
     "registry-not-a-registry": ({"image_registry": "not a registry"}, ["image_registry"]),
     "image-name-with-tag": ({"image_name": "flows:1.0"}, ["image_name"]),
+    # platform: empty, os/arch[/variant], or a comma-separated list of them
+    "platform-architecture-alone": ({"platform": "amd64"},
+                                    ["platform 'amd64'", "write linux/amd64", "os/arch[/variant]"]),
+    "platform-not-linux": ({"platform": "windows/amd64"}, ["platform 'windows/amd64'", "Linux image"]),
+    "platform-unknown-architecture": ({"platform": "linux/x86_64"}, ["platform 'linux/x86_64'", "os/arch"]),
+    "platform-upper-case": ({"platform": "Linux/AMD64"}, ["platform 'Linux/AMD64'"]),
+    "platform-empty-item": ({"platform": "linux/amd64,,linux/arm64"}, ["platform", "empty item"]),
+    "platform-twice": ({"platform": "linux/amd64, linux/amd64"}, ["platform", "twice"]),
+    "platform-spaces-not-commas": ({"platform": "linux/amd64 linux/arm64"},
+                                   ["platform 'linux/amd64 linux/arm64'", "separated by commas"]),
     # (No release of the oldest line installs on 3.11: psutil has no wheels, slim images no compiler.)
     "prefect015-on-python-311": ({"python_version": "3.11", "prefect_version": OLDEST_LINE["newest"]},
                                  ["python_version 3.11 cannot run", "Python 3.7 to 3.10"]),

@@ -63,6 +63,10 @@ VARIANTS = dict(
     [variant(ci, api, pool, registry) for ci, api, pool, registry in itertools.product(
         ("github", "gitlab"), (3, 2, 1), ("docker", "kubernetes", "process"), ("no-registry", "registry"))]
     + [variant("github", api, "docker", "ghcr") for api in (3, 1)])
+# A multi-arch image (the platform answer): buildx, QEMU for arm64, build-push-action or buildx build.
+for _ci in ("github", "gitlab"):
+    _name, _answers = variant(_ci, 3, "docker", "registry")
+    VARIANTS[f"{_name}-multiarch"] = {**_answers, "platform": "linux/amd64,linux/arm64"}
 
 
 @pytest.fixture(scope="session")

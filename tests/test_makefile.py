@@ -28,6 +28,9 @@ KINDS = {
                               "task_runner": "dask"}, EVERYDAY | STACK),
     "prefect3-kubernetes": ({"work_pool_type": "kubernetes"}, EVERYDAY | {"deploy"}),
     "prefect1-docker": ({"prefect_version": PREFECT1, "python_version": "3.11"}, EVERYDAY),
+    # A list of platforms: a multi-arch image, which push-platforms makes without buildx.
+    "prefect3-docker-multiarch": ({"platform": "linux/amd64,linux/arm64"},
+                                  EVERYDAY | STACK | {"push-platforms"}),
 }
 
 

@@ -64,6 +64,8 @@ GENERATION = {
                                         "task_runner": "dask"},
     "registry-with-port-gitlab": {"image_registry": " registry.example.com:5000/team/ ", "ci": "gitlab",
                                   "task_runner": "dask"},
+    # Two platforms, spaced: a multi-arch image; local builds take the first.
+    "two-platforms-dask": {"platform": " linux/arm64 , linux/amd64 ", "task_runner": "dask"},
 }
 
 # The Dockerfiles checkov scans (tests/test_dockerfile_scan.py): the default, Prefect's own image as

@@ -27,7 +27,7 @@ from slugify import slugify  # cookiecutter's `slugify` filter is python-slugify
 from support.template import COOKIECUTTER_JSON, PREFECT_LINES
 
 FREE_TEXT = ("project_name", "project_slug", "package_name", "description", "author_name",
-             "author_email", "base_image", "extra_requirements", "image_name", "image_registry")
+             "author_email", "base_image", "extra_requirements", "image_name", "image_registry", "platform")
 # Shown on one line wherever they appear (a README heading, a docstring, a TOML or YAML string).
 ONE_LINE = ("project_name", "description", "author_name", "author_email")
 CHOICES = {key: value for key, value in COOKIECUTTER_JSON.items()
@@ -199,6 +199,17 @@ def base_images(draw, python: str):
     return f"{domain}{path}:{tag}{digest}"
 
 
+PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/arm/v7", "linux/amd64/v2",
+             "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/386"]
+
+
+def platforms():
+    """The platform answer: empty, one platform, or a list (spaces around the commas allowed)."""
+    listed = st.lists(st.sampled_from(PLATFORMS), min_size=1, max_size=4, unique=True)
+    return st.one_of(st.just(""), st.builds(lambda items, comma: comma.join(items), listed,
+                                            st.sampled_from([",", ", ", " , "])))
+
+
 def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -255,6 +266,8 @@ def acceptable_answers(draw, combinations: list[dict]) -> dict:
             answers[key] = draw(strategy)
     if draw(st.booleans()):
         answers["image_name"] = draw(image_names())
+    if draw(st.booleans()):
+        answers["platform"] = draw(platforms())
     return answers
 
 

@@ -107,6 +107,8 @@ def assert_yaml_holds_the_answers(project: Path, context: dict) -> None:
             for name, arguments in step.items():
                 if name.endswith("build_docker_image"):
                     assert arguments["image_name"] == image, "prefect.yaml: build_docker_image's image_name"
+                    assert arguments.get("platform") == (context.get("__platform") or None), \
+                        "prefect.yaml: build_docker_image's platform"
         for entry in deployment["deployments"]:
             assert entry["description"] == context["description"], "prefect.yaml: description"
             namespace = (entry["work_pool"].get("job_variables") or {}).get("namespace")
@@ -127,6 +129,8 @@ def assert_yaml_holds_the_answers(project: Path, context: dict) -> None:
             build_context = "." if compose.parent == project else ".."
             assert service.get("build") == build_context, f"{compose.name}: {name}"
             assert "image" not in service, f"{compose.name}: {name} names no image of its own"
+            # The platform answer's first platform, on every service that builds (none: the engine's own).
+            assert service.get("platform") == (context.get("__platform") or None), f"{compose.name}: {name}"
     gitlab = project / ".gitlab-ci.yml"
     if gitlab.exists() and context["__registry"]:
         assert documents[gitlab][0]["variables"]["IMAGE_REPOSITORY"] == image, ".gitlab-ci.yml"
