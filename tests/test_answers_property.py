@@ -77,8 +77,8 @@ def importer_python(line: dict) -> str:
 
 def make_importer_venv(line: dict, path: Path) -> None:
     """A virtualenv with everything any generated project of this line imports: the line's Prefect
-    and all of its requirements (Docker, Dask, Kubernetes, tests), locked by the project's own
-    scripts/lock.py (as of the day after the newest pin's release) and installed with hashes."""
+    and all of its requirements (Docker, Dask, Kubernetes, tests), locked as the project locks
+    (`uv lock`, as of its exclude-newer day) and installed from that lock, without the project."""
     python = importer_python(line)
     answers = {"prefect_version": line["newest"], "python_version": python, "work_pool_type": "docker",
                "task_runner": "dask" if line["api"] >= 2 else "default", "lock_requirements": "no"}
@@ -89,10 +89,10 @@ def make_importer_venv(line: dict, path: Path) -> None:
     extra = [pin for kind, pin in line["requirements"].items() if kind != "test" and pin not in pinned]
     requirements.write_text(pinned.rstrip("\n") + "\n" + "".join(f"{pin}\n" for pin in extra))
     env = dict(os.environ, PATH=f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}")
-    run([UV, "run", "scripts/lock.py"], cwd=outcome.project, env=env, timeout=1200)
     run([UV, "venv", "--quiet", "--python", find_python(python), path / "venv"], env=env)
-    run([UV, "pip", "install", "--quiet", "--python", venv_python(path / "venv"), "--no-deps",
-         "--require-hashes", "-r", outcome.project / "requirements-dev.lock"], env=env, timeout=1200)
+    # (The project itself is left out: every baked project's package has the same name.)
+    run([UV, "sync", "--quiet", "--no-install-project", "--python", find_python(python)], cwd=outcome.project,
+        env={**env, "UV_PROJECT_ENVIRONMENT": str(path / "venv")}, timeout=1200)
 
 
 @pytest.fixture(scope="session")

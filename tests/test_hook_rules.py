@@ -3,7 +3,7 @@
 The hooks cannot import `packaging` (a pipx-installed cookiecutter does not have it), so the one
 PEP 440 pattern of the template, and the exact-pin rule built on it, must agree with the real
 library on every answer a user can type. Everything else about pins (existence, Python support,
-yanked releases) is uv's, through the project's lock script (tests/test_lock.py).
+yanked releases) is uv's, through the project's lock (tests/test_lock.py).
 """
 
 from __future__ import annotations

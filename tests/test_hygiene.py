@@ -104,8 +104,8 @@ def test_dependabot_updates_the_pins_and_never_the_locks(cookies, tmp_path):
     result = check_jsonschema("vendor.dependabot", config_path)
     assert result.returncode == 0, result.output
     config = yaml.safe_load(config_path.read_text())
-    # pip updates requirements.txt and pyproject.toml; it reads no *.lock file, and nothing else
-    # (no uv or pip-compile ecosystem) would rewrite the locks without scripts/lock.py's date.
+    # pip updates requirements.txt; no uv ecosystem would rewrite uv.lock past pyproject.toml's
+    # exclude-newer: CI relocks the bot's pull requests with `make relock` (test_dependency_bots.py).
     assert {update["package-ecosystem"] for update in config["updates"]} == {"pip", "github-actions"}
     # The check itself refuses a configuration Dependabot would refuse.
     config["updates"][0]["schedule"]["interval"] = "sometimes"
