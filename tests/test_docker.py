@@ -373,12 +373,13 @@ def test_on_prefects_image_only_what_it_lacks_is_installed(prefect_based):
     locked = json.loads(run_in(image, "python", "-c", LOCKED_HERE).output)
 
     assert held["prefect"][0] == now["prefect"][0] == DEFAULT_PREFECT
-    # Exactly the locked versions, and pip wrote only those the base lacked at that version.
+    # Exactly the locked versions, and uv (Prefect's image holds it from 3.1.10 on) wrote only
+    # those the base lacked at that version.
     assert {name: now[name][0] for name in locked} == locked
     changed = {name for name, entry in now.items() if entry != held.get(name)}
     lacking = {name for name, version in locked.items() if held.get(name, [None])[0] != version}
     assert changed == lacking | {project_name(project)}
-    assert all(now[name][1] == "pip" for name in lacking), "pip installed them, over the base's"
+    assert all(now[name][1] == "uv" for name in lacking), "uv installed them, over the base's"
 
 
 def test_on_prefects_image_the_flow_runs_and_pip_check_passes(prefect_based):
