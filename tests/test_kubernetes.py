@@ -552,8 +552,12 @@ def project_venv(once):
         def make(path: Path) -> None:
             python = path / "bin" / "python"
             run([uv(), "venv", "--quiet", "--python", find_python("3.11"), path])
+            # uv.lock, as the image installs it: uv's own export, hashes checked.
+            exported = path / "requirements.lock"
+            run([uv(), "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet",
+                 "--output-file", exported], cwd=project)
             run([uv(), "pip", "install", "--quiet", "--python", python, "--require-hashes",
-                 "--no-deps", "-r", project / "requirements.lock"], timeout=900)
+                 "--no-deps", "-r", exported], timeout=900)
             run([uv(), "pip", "install", "--quiet", "--python", python, "--no-deps", project])
             # The operator's controller, whose functions render the Dask pods here, imports
             # pkg_resources in dask-kubernetes 2024 (the operator's image has it; the project

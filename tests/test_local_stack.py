@@ -1,9 +1,9 @@
 """The generated project's local Prefect stack (compose.yaml), run the way its README says.
 
-The README's Quick start runs command by command as the README writes it (`make install`,
-`make up`, `make deploy`, `make run-deployment`), in a copy of a baked project, and must end with
-a flow run Completed on the stack's own server, in a container (or process) of the stack's worker.
-`make down` then leaves nothing running. The other supported stacks (Prefect 2, Dask, a process
+The local stack's Quick start (docs/local-stack.md) runs command by command as it is written
+(`make install`, `make up`, `make deploy`, `make run-deployment`), in a copy of a baked project, and
+must end with a flow run Completed on the stack's own server, in a container (or process) of the
+stack's worker. `make down` then leaves nothing running. The other supported stacks (Prefect 2, Dask, a process
 worker) run the same make targets with the virtualenv the other tests share.
 
 This machine forces two things, and both are in one place, HOST_NETWORK below:
@@ -62,6 +62,8 @@ HOST_NETWORK_ENV = (
     ("DASK_DASHBOARD_PORT", "{dashboard_port}", "a free port, not 8787"),
     ("CPD_WORKER_HEALTH_PORT", "{health_port}", "the worker's health endpoint: a free port, not 8080"),
     ("CPD_DASK_PORT", "{dask_port}", "the scheduler's port: a free one, not 8786"),
+    ("STACK_API_URL", "http://127.0.0.1:{api_port}/api",
+     "the Makefile's API: nothing is published on the host's network, so `compose port` has none"),
 )
 
 # Text replaced in every string of the copied compose.yaml: service names become 127.0.0.1, fixed
@@ -300,14 +302,16 @@ with Client(sys.argv[1], timeout=30) as client:
 # ---------------------------------------------------------------------------------------------
 
 
-def quick_start_commands(readme: str) -> list[str]:
-    return [command.code for command in readme_section(readme, "Quick start").commands()]
+def quick_start_commands(guide: str) -> list[str]:
+    return [command.code for command in readme_section(guide, "Quick start").commands()]
 
 
 def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
         request, tmp_path, bake_shared, tools, compose_cli, docker_engine):
     stack = start_stack(request, tmp_path, bake_shared, tools, QUICK_START)
-    commands = quick_start_commands((stack.project / "README.md").read_text())
+    # The README links the local stack's guide, whose Quick start this follows.
+    assert "](docs/local-stack.md)" in (stack.project / "README.md").read_text()
+    commands = quick_start_commands((stack.project / "docs" / "local-stack.md").read_text())
     # At most five commands after cookiecutter, `cd` into the project counted.
     assert len(commands) + 1 <= 5, commands
     assert commands == ["make install", "make up", "make deploy", "make run-deployment"]
