@@ -3,8 +3,8 @@
 The local stack's Quick start (docs/local-stack.md) runs command by command as it is written
 (`make install`, `make up`, `make deploy`, `make run-deployment`), in a copy of a baked project, and
 must end with a flow run Completed on the stack's own server, in a container (or process) of the
-stack's worker. `make down` then leaves nothing running. The other supported stacks (Prefect 2, Dask, a process
-worker) run the same make targets with the virtualenv the other tests share.
+stack's worker. `make down` then leaves nothing running. The other supported stacks (Prefect 2,
+Dask, a process worker) run the same make targets with the virtualenv the other tests share.
 
 This machine forces two things, and both are in one place, HOST_NETWORK below:
 - its Docker engine has no bridge network, and none may be created, so every service runs on the
