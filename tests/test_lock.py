@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from support.commands import UV, docker, run, venv_python
+from support.commands import PATIENT_PREFECT, UV, docker, run, venv_python
 from support.template import DEFAULT_PREFECT, PREFECT_LINES, newest_prefect, release_facts
 
 # The user's tools: uv and make find uv beside this interpreter.
@@ -161,7 +161,7 @@ def test_an_unlocked_project_installs_with_pip_as_of_its_day_and_its_flow_comple
     assert not (project / "uv.lock").exists()
     venv = installed_venv(project, "3.12")  # pip install --uploaded-prior-to=<exclude-newer> -e .
     result = run([venv_python(venv), "workflow/flow.py"], cwd=project,
-                 env={**os.environ, "PREFECT_HOME": str(venv / "prefect-home")})
+                 env={**os.environ, **PATIENT_PREFECT, "PREFECT_HOME": str(venv / "prefect-home")})
     assert "Completed" in result.output
 
 
