@@ -160,7 +160,7 @@ def test_every_problem_is_reported_at_once(cookies, capfd):
     assert "package_name" in errors and "base_image" in errors
 
 
-def leftovers_after(root, deadline_seconds: float = 10) -> list:
+def leftovers_after(root, deadline_seconds: float = 45) -> list:
     """What is under root, once the hook's clean-up of the folders above a refused project's
     directory (made by cookiecutter before the hook ran) has had its moment."""
     deadline = time.monotonic() + deadline_seconds
