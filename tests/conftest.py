@@ -66,7 +66,8 @@ def nightly_only(value, id: str):
 # The costliest modules first (`--durations` ranks them), so that the two workers finish together:
 # xdist hands out tests in collection order, and an idle worker takes over the other's queue
 # (--dist worksteal), which only helps while that queue holds short tests.
-COSTLIEST_FIRST = ("test_journeys", "test_ci", "test_local_stack", "test_kubernetes", "test_dask_cluster",
+COSTLIEST_FIRST = ("test_journeys", "test_ci", "test_local_stack", "test_release_matrix", "test_kubernetes",
+                   "test_dask_cluster", "test_platform",
                    "test_makefile", "test_docker", "test_answers_property", "test_hygiene",
                    "test_readme_references", "test_prefect1", "test_lock", "test_update")
 
