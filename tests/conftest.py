@@ -18,7 +18,7 @@ import pytest
 from filelock import FileLock
 
 from support.commands import DOCKER, IN_CI, UV, docker, find_python, make_venv, run
-from support.containers import build_image, image_exists
+from support.containers import build_image, image_exists, remove_images
 from support.digests import context_key, tree_digest
 
 # The README journeys' fixtures (session token, journey bakes, shared installs):
@@ -46,8 +46,8 @@ def pytest_configure(config):
         return
     listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False)
     stale = [image for image in listed.output.split() if image.startswith("cpd-")]
-    if listed.returncode == 0 and stale:
-        docker("rmi", "-f", *stale, check=False)
+    if listed.returncode == 0:
+        remove_images(*stale)
 
 
 # What only the nightly run (CPD_NIGHTLY=1 tests/run -m nightly) runs: variants whose every

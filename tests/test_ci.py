@@ -24,7 +24,7 @@ import yaml
 from support.ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
 from support.ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
 from support.commands import IN_CI, docker, run
-from support.containers import image_exists, remove_containers
+from support.containers import image_exists, remove_containers, remove_repository
 from support.network import free_port, http_json
 from support.processes import Background, wait_until
 from support.project_names import project_name
@@ -321,13 +321,6 @@ def registry_tags(registry: str, repository: str) -> set[str]:
     return set((answer or {}).get("tags") or [])
 
 
-def remove_local_images(repository: str) -> None:
-    """Every image of the repository on this engine, tagged or known only by digest (as pulled)."""
-    ids = set(docker("images", "--format", "{{.ID}}", repository, check=False).output.split())
-    if ids:
-        docker("rmi", "-f", *ids, check=False)
-
-
 class PrefectStack:
     """A Prefect server on 127.0.0.1, then a Docker worker, from a virtualenv of the project's."""
 
@@ -399,7 +392,7 @@ def assert_a_worker_pulls_and_runs(stack: PrefectStack, project: Path, image: st
     [deployment] = config["deployments"]
     name = f"{config['name']}/{deployment['name']}"
     assert deployment_image(stack, name) == image
-    remove_local_images(image.rsplit(":", 1)[0])
+    remove_repository(image.rsplit(":", 1)[0])
     assert not image_exists(image)
     state, worker_log = stack.run_deployment_on_a_docker_worker(deployment["work_pool"]["name"], name)
     assert state["type"] == "COMPLETED", (state, worker_log[-4000:])
@@ -469,7 +462,7 @@ def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pu
         print("CI steps:\n" + runner.durations())
         if stack:
             stack.stop()
-        remove_local_images(repository)
+        remove_repository(repository)
 
 
 def test_the_gitlab_pipeline_runs_here_and_a_docker_worker_pulls_the_image_it_pushed(
@@ -517,4 +510,4 @@ def test_the_gitlab_pipeline_runs_here_and_a_docker_worker_pulls_the_image_it_pu
         print("CI jobs:\n" + runner.durations())
         if stack:
             stack.stop()
-        remove_local_images(repository)
+        remove_repository(repository)

@@ -16,14 +16,13 @@ import signal
 
 import pytest
 
+from support.answer_sets import DASK_CLUSTER
 from support.commands import docker, run
-from support.journeys import compose_v1_command, remove_images_named
+from support.containers import remove_containers, remove_repository
+from support.journeys import compose_v1_command
 from support.network import free_port, http_json
 from support.processes import wait_until
-from support.template import newest_prefect
 
-PROJECTS = {f"prefect{api}": {"python_version": "3.11", "prefect_version": newest_prefect(api),
-                              "task_runner": "dask"} for api in (3, 2)}
 RECORDS, WORK_SECONDS = 40, 1.0  # 40 one-second tasks on 2 workers x 2 threads: about 10 s of work
 RUN_FLOW = "from {package}.flows import main_flow; main_flow(n={n}, work_seconds={seconds})"
 
@@ -36,11 +35,11 @@ def running(container: str) -> bool:
     return docker("inspect", "-f", "{{.State.Running}}", container, check=False).output.strip() == "true"
 
 
-@pytest.fixture(params=list(PROJECTS))
+@pytest.fixture(params=list(DASK_CLUSTER))
 def cluster(request, bake_shared, project_image, base_image, session_token, tmp_path):
     """The project's cluster (scheduler and two workers, by its compose file) and a Prefect
     server, all from the project's image; everything is removed afterwards."""
-    answers = PROJECTS[request.param]
+    answers = DASK_CLUSTER[request.param]
     base_image(answers["python_version"])
     name = f"cpd-{session_token}-dask-kill-{request.param}"
     project = bake_shared(**answers, project_name=name, image_name=name)
@@ -77,8 +76,8 @@ def cluster(request, bake_shared, project_image, base_image, session_token, tmp_
                "flow": f"{name}-flow"}
     finally:
         compose("down")
-        docker("rm", "-f", server, f"{name}-flow", check=False)
-        remove_images_named(name)
+        remove_containers(server, f"{name}-flow")
+        remove_repository(name)
 
 
 def test_the_flow_completes_when_a_dask_worker_dies_mid_run_and_a_new_one_joins(cluster):

@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.answer_sets import BOT_BUMPED_RELEASE
 from support.ci_runner import DEV_BIN, GitHubRun, Runner, git_repository, github_event, substitute
 from support.commands import run
 
-RELEASE = {"prefect_version": "3.8.7", "python_version": "3.12"}
 BUMPS = {
     # (file, old text, new text, package, new version): what the bot writes.
     "prefect-patch": ("requirements.txt", "prefect==3.8.7", "prefect==3.8.8", "prefect", "3.8.8"),
@@ -123,12 +123,12 @@ def test_renovate_locks_again_with_make_relock_and_leaves_prefects_minor_to_the_
 def test_a_dependabot_pull_request_gets_its_lock_made_again_and_committed(bake_shared, tmp_path, bumped):
     """The relock job locks again (read-only) and commit-lock pushes the lock to the pull
     request's branch; the checks then run on that commit. Other pull requests are not touched."""
-    project = bake_shared(ci="github", **RELEASE)
+    project = bake_shared(ci="github", **BOT_BUMPED_RELEASE)
     repository, _ = git_repository(project, tmp_path / "project")
     branch = bump(repository, bumped)
     bot_commit = run(["git", "rev-parse", "HEAD"], cwd=repository).output.strip()
     run(["git", "checkout", "--quiet", "main"], cwd=repository)
-    runner = Runner(tmp_path / "ci", repository, bot_commit, RELEASE["python_version"])
+    runner = Runner(tmp_path / "ci", repository, bot_commit, BOT_BUMPED_RELEASE["python_version"])
 
     def pull_request(author: str) -> GitHubRun:
         event = github_event(bot_commit, "pull_request", "refs/pull/9/merge")
@@ -174,7 +174,7 @@ def test_a_dependabot_pull_request_gets_its_lock_made_again_and_committed(bake_s
 def test_a_renovate_update_lands_with_its_lock(bake_shared, tmp_path, answers, bumped):
     """Renovate's edit, then renovate.json's postUpgradeTasks as Renovate runs them (in the
     repository, each command in turn), then the check job's own lock commands pass."""
-    project = bake_shared(ci="gitlab", **RELEASE, **answers)
+    project = bake_shared(ci="gitlab", **BOT_BUMPED_RELEASE, **answers)
     repository, _ = git_repository(project, tmp_path / "project")
     bump(repository, bumped)
     config = json.loads((repository / "renovate.json").read_text())

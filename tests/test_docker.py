@@ -13,7 +13,7 @@ import pytest
 from conftest import nightly_only
 
 from support.commands import PATIENT_PREFECT, docker
-from support.containers import build_image, image_exists, run_in
+from support.containers import build_image, remove_containers, remove_images, run_in
 from support.project_names import project_name
 from support.template import COOKIECUTTER_JSON, DEFAULT_PREFECT
 
@@ -47,9 +47,7 @@ def scratch_image():
         return tags[-1]
 
     yield new_tag
-    existing = [tag for tag in tags if image_exists(tag)]
-    if existing:
-        docker("rmi", "-f", *existing, check=False)
+    remove_images(*tags)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +79,7 @@ def test_the_articles_commands_work_verbatim(project_for, project_image):
                         input="python workflow/flow.py\nexit $?\n", timeout=300)
         assert "Finished in state Completed()" in result.output
     finally:
-        docker("rmi", "-f", "test:latest", check=False)
+        remove_images("test:latest")
 
 
 @pytest.mark.parametrize("builder", BUILDERS)
@@ -186,7 +184,7 @@ def test_docker_stop_ends_a_running_flow_promptly(default_image):
         exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", name).output.strip()
         assert exit_code == "130", "ended by its own SIGINT handling, not killed (137)"
     finally:
-        docker("rm", "-f", name, check=False)
+        remove_containers(name)
 
 
 def wait_for_log(container: str, text: str, timeout: float) -> None:

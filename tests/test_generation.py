@@ -96,6 +96,28 @@ def test_the_project_has_the_expected_layout(project, answers):
     assert (project / "deploy" / "docker-compose.dask.yml").exists() == dask
 
 
+# Issue 17: the user's house is the user's code. No program we ship, outside tests/, is longer
+# than a reader takes in (the Dockerfile, a program too, has its own limit: test_dockerfile_scan).
+PROGRAM_SUFFIXES, LONGEST_PROGRAM = {".py", ".sh"}, 120
+
+
+def test_no_program_of_ours_is_longer_than_120_lines(project):
+    programs = [path for path in project_files(project)
+                if (path.suffix in PROGRAM_SUFFIXES or path.name == "Makefile")
+                and "tests" not in path.relative_to(project).parts]
+    lines = {str(path.relative_to(project)): len(path.read_text().splitlines()) for path in programs}
+    assert "Makefile" in lines and "workflow/flow.py" in lines
+    assert {path: count for path, count in lines.items() if count > LONGEST_PROGRAM} == {}
+
+
+def test_the_package_data_the_code_reads_is_in_the_wheel(project):
+    """pip install . (a wheel, not editable) must carry every non-Python file of the package."""
+    [package] = (project / "src").iterdir()
+    data = sorted(p.name for p in package.rglob("*") if p.is_file() and p.suffix != ".py")
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert sorted(declared.get("package-data", {}).get(package.name, [])) == data
+
+
 def test_pyproject_reads_its_dependencies_from_requirements_txt(project, answers):
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["dynamic"] == ["dependencies"]

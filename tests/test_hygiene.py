@@ -27,10 +27,10 @@ HOOKS = ("ruff (lint)", "ruff format", "hadolint (Dockerfile)", "check yaml", "c
 DEV_BIN = Path(sys.executable).parent
 
 
-def bake(cookies, answers: dict) -> Path:
-    result = cookies.bake(extra_context={**OFFLINE, **answers})
-    assert result.exception is None, result.exception
-    return result.project_path
+def bake(bake_with_context, answers: dict) -> Path:
+    """The project of answers (offline), baked once per session and shared (in a folder named
+    for its slug): read it, or copy it first."""
+    return bake_with_context(**{**OFFLINE, **answers}).project
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +58,8 @@ def hook_results(output: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_make_lint_passes_on_every_kind_of_project(cookies, tmp_path, lint_env, kind):
-    project = git_repository(bake(cookies, KINDS[kind]), tmp_path)
+def test_make_lint_passes_on_every_kind_of_project(bake_with_context, tmp_path, lint_env, kind):
+    project = git_repository(bake(bake_with_context, KINDS[kind]), tmp_path)
     result = run(["make", "lint"], cwd=project, env=lint_env, timeout=900, check=False)
     assert result.returncode == 0, result.output[-5000:]
     results = hook_results(result.output)
@@ -70,8 +70,8 @@ def test_make_lint_passes_on_every_kind_of_project(cookies, tmp_path, lint_env, 
         assert results["check renovate.json against its schema"] == "Passed"
 
 
-def test_make_lint_fails_on_what_each_check_is_for(cookies, tmp_path, lint_env):
-    project = git_repository(bake(cookies, {"work_pool_type": "kubernetes"}), tmp_path)
+def test_make_lint_fails_on_what_each_check_is_for(bake_with_context, tmp_path, lint_env):
+    project = git_repository(bake(bake_with_context, {"work_pool_type": "kubernetes"}), tmp_path)
     package = next((project / "src").iterdir())
     (package / "careless.py").write_text("import os\nx=1\n")  # an unused import, unformatted
     dockerfile = project / "Dockerfile"
@@ -88,8 +88,8 @@ def test_make_lint_fails_on_what_each_check_is_for(cookies, tmp_path, lint_env):
     assert "F401" in result.output and "DL3020" in result.output, result.output
 
 
-def test_python_version_names_the_projects_python(cookies):
-    project = bake(cookies, {"python_version": "3.13"})
+def test_python_version_names_the_projects_python(bake_with_context):
+    project = bake(bake_with_context, {"python_version": "3.13"})
     assert (project / ".python-version").read_text() == "3.13\n"
     assert ".python-version" in (project / ".dockerignore").read_text().split()
 
@@ -98,8 +98,8 @@ def check_jsonschema(schema: str, path: Path):
     return run([DEV_BIN / "check-jsonschema", "--builtin-schema", schema, path], check=False)
 
 
-def test_dependabot_updates_the_pins_and_never_the_locks(cookies, tmp_path):
-    project = bake(cookies, {"ci": "github"})
+def test_dependabot_updates_the_pins_and_never_the_locks(bake_with_context, tmp_path):
+    project = bake(bake_with_context, {"ci": "github"})
     config_path = project / ".github" / "dependabot.yml"
     result = check_jsonschema("vendor.dependabot", config_path)
     assert result.returncode == 0, result.output
@@ -114,8 +114,8 @@ def test_dependabot_updates_the_pins_and_never_the_locks(cookies, tmp_path):
     assert check_jsonschema("vendor.dependabot", broken).returncode != 0
 
 
-def test_renovate_updates_the_pins_and_never_the_locks(cookies, tmp_path):
-    project = bake(cookies, {"ci": "gitlab"})
+def test_renovate_updates_the_pins_and_never_the_locks(bake_with_context, tmp_path):
+    project = bake(bake_with_context, {"ci": "gitlab"})
     result = check_jsonschema("vendor.renovate", project / "renovate.json")
     assert result.returncode == 0, result.output
     config = json.loads((project / "renovate.json").read_text())
@@ -127,6 +127,6 @@ def test_renovate_updates_the_pins_and_never_the_locks(cookies, tmp_path):
     assert check_jsonschema("vendor.renovate", broken).returncode != 0
 
 
-def test_no_bot_without_a_ci_to_lock_its_updates(cookies):
-    project = bake(cookies, {"ci": "none"})
+def test_no_bot_without_a_ci_to_lock_its_updates(bake_with_context):
+    project = bake(bake_with_context, {"ci": "none"})
     assert not (project / ".github").exists() and not (project / "renovate.json").exists()

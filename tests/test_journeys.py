@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 from conftest import nightly_only
 
+from support.answer_sets import JOURNEY_PREFECT, README_ONLY
 from support.commands import docker
 from support.commands import run as run_command
+from support.containers import remove_repository
 from support.journey_fixtures import journey_answers, new_run
 from support.journeys import (
     INSTALL_SECTION,
@@ -38,7 +40,6 @@ from support.journeys import (
     machine_environment,
     project_section,
     readme_section,
-    remove_images_named,
 )
 from support.lockfiles import (
     INSTALLED_VERSIONS_SCRIPT,
@@ -49,10 +50,8 @@ from support.lockfiles import (
 from support.network import http_json
 from support.processes import wait_until
 from support.project_names import project_name
-from support.template import TEMPLATE_DIR, newest_prefect
+from support.template import TEMPLATE_DIR
 
-PYTHON = "3.11"  # the one Python every Prefect line the journeys run supports (3: >=3.11; 1: <=3.11)
-PREFECT = {api: {"python_version": PYTHON, "prefect_version": newest_prefect(api)} for api in (1, 2, 3)}
 FLOW_TOTAL = "total = 110"  # main_flow's default: n=10 records, each doubled, added up
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +269,7 @@ def not_the_plain_run(command) -> bool:
 
 
 def journeys_for(api: int) -> list[Journey]:
-    answers = PREFECT[api]
+    answers = JOURNEY_PREFECT[api]
     dask, process = {**answers, "task_runner": "dask"}, {**answers, "work_pool_type": "process"}
     own_tests, own_test_checks = ((INSTALL_SECTION,), (the_projects_tests_pass,)) if api == 3 else ((), ())
     return [
@@ -299,9 +298,9 @@ JOURNEYS = [
     # Prefect 1 registers flows with a Prefect 1 backend, which cannot run here (see the template's
     # README, "What the tests do not run"): its journeys end with the image (docs/register.md is
     # read for its commands only).
-    Journey("prefect1-install-test-run", PREFECT[1], INSTALL_TEST_RUN,
+    Journey("prefect1-install-test-run", JOURNEY_PREFECT[1], INSTALL_TEST_RUN,
             (installed_versions_are_the_locked_ones, the_projects_tests_pass, the_prefect1_flow_succeeds)),
-    Journey("prefect1-image", PREFECT[1], IMAGE, (the_prefect1_flow_succeeds_in_the_image,),
+    Journey("prefect1-image", JOURNEY_PREFECT[1], IMAGE, (the_prefect1_flow_succeeds_in_the_image,),
             after_install=False),
 ]
 
@@ -343,7 +342,7 @@ def test_the_readme_journey_works_as_written(journey, journey_bake, installed, t
     finally:
         (tmp_path / "run" / "transcript.txt").write_text(journey_run.report())
         journey_run.close()
-        remove_images_named(image_name)
+        remove_repository(image_name)
 
 
 
@@ -353,21 +352,10 @@ def test_the_readme_journey_works_as_written(journey, journey_bake, installed, t
 
 TEMPLATE_README = Path(__file__).resolve().parents[1] / "README.md"
 NOT_RUN_SECTION = "What the tests do not run, and why"
-# READMEs of answers no journey runs, read for their commands (a name of their own each, so that
-# names normalize apart: see normalized()).
-OTHER_VARIANTS = {
-    "prefect3-kubernetes-dask-registry-gitlab": {
-        "python_version": PYTHON, "work_pool_type": "kubernetes", "task_runner": "dask",
-        "image_registry": "ghcr.io/acme", "ci": "gitlab"},
-    "prefect3-docker-registry": {"python_version": PYTHON, "image_registry": "registry.example.com/acme"},
-    "prefect2-kubernetes": {**PREFECT[2], "work_pool_type": "kubernetes"},
-    "prefect1-process": {**PREFECT[1], "work_pool_type": "process"},
-    "prefect1-kubernetes": {**PREFECT[1], "work_pool_type": "kubernetes"},
-}
 
 
 def other_variant_answers(name: str, token: str) -> dict:
-    return {**OTHER_VARIANTS[name], "project_name": f"cpd {token} {name}",
+    return {**README_ONLY[name], "project_name": f"cpd {token} {name}",
             "image_name": f"cpd-{token}-image-{name}"}
 
 
@@ -392,7 +380,7 @@ def listed_as_not_run() -> list[str]:
 def test_every_readme_command_is_run_by_a_journey_or_listed_as_not_run(journey_bake, bake_shared,
                                                                        session_token):
     """Every command of a ```bash block of the README and of docs/*.md, in every journey's project
-    and in OTHER_VARIANTS'."""
+    and in README_ONLY'."""
     run_by_journeys = set()
     projects = {}
     for journey in JOURNEYS:
@@ -404,7 +392,7 @@ def test_every_readme_command_is_run_by_a_journey_or_listed_as_not_run(journey_b
         if journey.after_install:
             commands += [c for c in project_section(texts, INSTALL_SECTION).commands() if is_install(c)]
         run_by_journeys |= {normalized(command.code, answers, project) for command in commands}
-    for name in OTHER_VARIANTS:
+    for name in README_ONLY:
         answers = other_variant_answers(name, session_token)
         project = bake_shared(**answers)
         projects[name] = (documents(project), answers, project)

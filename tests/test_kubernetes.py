@@ -36,7 +36,12 @@ import pytest
 import yaml
 from conftest import nightly_only, unavailable
 
-from support.answer_sets import OFFLINE
+from support.answer_sets import (
+    KUBERNETES_DASK_DEPLOYS,
+    KUBERNETES_REGISTRY,
+    KUBERNETES_VARIANTS,
+    OFFLINE,
+)
 from support.checkov_scan import checkov_executable, scan
 from support.commands import find_python, run
 from support.digests import tree_digest
@@ -53,11 +58,6 @@ LINES = {line["newest"]: line for line in PREFECT_LINES if line["api"] >= 2}
 POOLS = ["docker", "kubernetes", "process"]
 # The Kubernetes work pool's base job template: not a Kubernetes object, so not in deploy/kubernetes/.
 JOB_TEMPLATE = "deploy/work-pool/base-job-template.json"
-REGISTRY = "ghcr.io/acme"
-# Every Kubernetes variant of a project: Prefect line x task runner x registry or none.
-VARIANTS = {f"prefect{LINES[version]['api']}-{runner}-{'registry' if registry else 'local'}":
-            {"prefect_version": version, "task_runner": runner, "image_registry": registry}
-            for version in LINES for runner in ("default", "dask") for registry in (REGISTRY, "")}
 
 PRINT_TEMPLATES = """
 import json
@@ -69,11 +69,11 @@ print(json.dumps({worker.type: worker.get_default_base_job_template()
 """
 
 
-def bake(cookies, **answers) -> Path:
-    result = cookies.bake(extra_context={**OFFLINE, "python_version": "3.11",
-                                         "work_pool_type": "kubernetes", **answers})
-    assert result.exception is None, result.exception
-    return result.project_path
+def bake(bake_with_context, **answers) -> Path:
+    """A Kubernetes project, baked once per session and shared (in a folder named for its slug):
+    read it, or copy it first."""
+    return bake_with_context(**{**OFFLINE, "python_version": "3.11", "work_pool_type": "kubernetes",
+                                **answers}).project
 
 
 def uv() -> str:
@@ -153,13 +153,13 @@ def variables_validator(template: dict):
 
 
 @pytest.mark.parametrize("prefect_version", list(LINES))
-def test_job_variables_fit_the_work_pools_base_job_template(cookies, base_job_templates,
+def test_job_variables_fit_the_work_pools_base_job_template(bake_with_context, base_job_templates,
                                                             prefect_version):
     templates = base_job_templates(prefect_version)
     assert set(templates) == set(POOLS)
     for pool in POOLS:
         for task_runner in ("default", "dask"):
-            project = bake(cookies, prefect_version=prefect_version, work_pool_type=pool,
+            project = bake(bake_with_context, prefect_version=prefect_version, work_pool_type=pool,
                            task_runner=task_runner)
             # A Kubernetes pool is created with the project's own template (docs/deploy.md).
             template = (json.loads((project / JOB_TEMPLATE).read_text())
@@ -180,10 +180,10 @@ def test_job_variables_fit_the_work_pools_base_job_template(cookies, base_job_te
             assert list(validator.iter_errors({"env": "DASK_SCHEDULER_ADDRESS=x"}))
 
 
-@pytest.mark.parametrize("answers", list(VARIANTS.values()), ids=list(VARIANTS))
+@pytest.mark.parametrize("answers", list(KUBERNETES_VARIANTS.values()), ids=list(KUBERNETES_VARIANTS))
 def test_kubernetes_manifests_pass_the_api_schemas_and_the_restricted_pod_security_standard(
-        cookies, answers):
-    project = bake(cookies, image_name="flows", **answers)
+        bake_with_context, answers):
+    project = bake(bake_with_context, image_name="flows", **answers)
     dask = answers["task_runner"] == "dask"
     api = LINES[answers["prefect_version"]]["api"]
     files = sorted(path.name for path in (project / "deploy" / "kubernetes").iterdir())
@@ -277,9 +277,9 @@ def documented_steps(project: Path) -> list[str]:
     return [command.code for command in bash_commands((project / "docs" / "deploy.md").read_text())]
 
 
-@pytest.mark.parametrize("answers", list(VARIANTS.values()), ids=list(VARIANTS))
-def test_the_docs_kubernetes_steps_work_in_order_on_an_empty_cluster(cookies, answers):
-    project = bake(cookies, image_name="flows", **answers)
+@pytest.mark.parametrize("answers", list(KUBERNETES_VARIANTS.values()), ids=list(KUBERNETES_VARIANTS))
+def test_the_docs_kubernetes_steps_work_in_order_on_an_empty_cluster(bake_with_context, answers):
+    project = bake(bake_with_context, image_name="flows", **answers)
     slug, dask, registry = project.name, answers["task_runner"] == "dask", bool(answers["image_registry"])
     steps = documented_steps(project)
     cluster = play(project, steps)
@@ -323,8 +323,8 @@ OLD_NAMES = {"deploy/work-pool/base-job-template.json": "deploy/kubernetes/base-
              "deploy/kubernetes/20-flow-runs.yaml": "deploy/kubernetes/flow-runs.yaml"}
 
 
-def test_the_order_check_fails_the_steps_as_they_were_and_each_step_out_of_place(cookies, tmp_path):
-    project = bake(cookies, image_name="flows", **VARIANTS["prefect3-dask-registry"])
+def test_the_order_check_fails_the_steps_as_they_were_and_each_step_out_of_place(bake_with_context, tmp_path):
+    project = bake(bake_with_context, image_name="flows", **KUBERNETES_VARIANTS["prefect3-dask-registry"])
     slug = project.name
     old = tmp_path / "old"
     shutil.copytree(project, old, symlinks=True)
@@ -506,12 +506,12 @@ def test_the_hardening_check_wants_a_read_only_root_and_bounded_resources():
 
 # --- checkov ----------------------------------------------------------------------------------
 
-def test_checkov_finds_nothing_unexplained_in_any_kubernetes_variant(cookies, tmp_path):
+def test_checkov_finds_nothing_unexplained_in_any_kubernetes_variant(bake_with_context, tmp_path):
     if checkov_executable() is None:
         unavailable("checkov is not installed (tests/run makes .venv-checkov)")
     scanned = tmp_path / "scanned"
-    for name, answers in VARIANTS.items():
-        shutil.copytree(bake(cookies, **answers) / "deploy" / "kubernetes", scanned / name)
+    for name, answers in KUBERNETES_VARIANTS.items():
+        shutil.copytree(bake(bake_with_context, **answers) / "deploy" / "kubernetes", scanned / name)
     # A copy of a worker manifest weakened on purpose: checkov must catch it.
     weakened = (scanned / "prefect3-dask-registry" / "10-prefect-worker.yaml").read_text()
     weakened = weakened.replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")
@@ -529,8 +529,6 @@ def test_checkov_finds_nothing_unexplained_in_any_kubernetes_variant(cookies, tm
 
 # --- Kubernetes + Dask: each deploy's tasks run on a cluster of its own image -----------------
 
-DASK_PROJECT = {"python_version": "3.11", "work_pool_type": "kubernetes", "task_runner": "dask",
-                "image_registry": REGISTRY, "image_name": "flows", "lock_requirements": "yes"}
 # The tags of two deploys (`prefect deploy` tags each build with its time).
 DEPLOY_TAGS = ["2026-01-01t10-00-00-000000-00-00", "2026-01-02t11-30-00-000000-00-00"]
 # Prefect's own Job template puts these two Job fields into the pod spec, and its job
@@ -673,7 +671,7 @@ def env_entry(container: dict, name: str) -> dict:
     for version in LINES])
 def test_each_deploy_runs_its_tasks_on_a_dask_cluster_of_exactly_its_own_image(
         bake_shared, worker_venv, project_venv, tmp_path, prefect_version):
-    project = bake_shared(prefect_version=prefect_version, **DASK_PROJECT)
+    project = bake_shared(prefect_version=prefect_version, **KUBERNETES_DASK_DEPLOYS)
     venv = project_venv(project)
     worker = worker_venv(prefect_version) / "venv"
     api = LINES[prefect_version]["api"]
@@ -685,7 +683,7 @@ def test_each_deploy_runs_its_tasks_on_a_dask_cluster_of_exactly_its_own_image(
     settings.pop("PREFECT_API_URL")  # the worker here talks to the test's server
     config = yaml.safe_load((project / "prefect.yaml").read_text())
     sizes = config["deployments"][0]["work_pool"]["job_variables"]["env"]
-    image_name = f"{REGISTRY}/flows"
+    image_name = f"{KUBERNETES_REGISTRY}/flows"
     slug = config["name"]  # (the shared bake's folder has a name of its own)
     package = slug.replace("-", "_")
 

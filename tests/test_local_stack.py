@@ -28,22 +28,12 @@ import pytest
 import yaml
 from conftest import nightly_only, unavailable
 
+from support.answer_sets import LOCAL_STACK_QUICK_START, LOCAL_STACKS
 from support.commands import docker, find_python, run
-from support.containers import image_exists
+from support.containers import image_exists, remove_containers, remove_images
 from support.journeys import readme_section
 from support.network import free_port, http_json
 from support.processes import wait_until
-from support.template import PREFECT_LINES
-
-PREFECT2 = next(line["newest"] for line in PREFECT_LINES if line["api"] == 2)
-# Answers shared with tests/test_deployments.py, test_install.py and test_dask_cluster.py, so that
-# the bakes, virtualenvs and Docker layers are made once.
-QUICK_START = {"python_version": "3.11"}
-STACKS = {
-    "prefect2-docker": {"python_version": "3.11", "prefect_version": PREFECT2},
-    "prefect3-docker-dask": {"python_version": "3.11", "task_runner": "dask"},
-    "prefect3-process": {"python_version": "3.11", "work_pool_type": "process"},
-}
 
 # ---------------------------------------------------------------------------------------------
 # What this machine forces (see the module's docstring): the one table
@@ -250,11 +240,10 @@ class Stack:
         for deployment_id in self.deployment_ids:
             leftovers += docker("ps", "-aq", "--filter", f"label=io.prefect.deployment-id={deployment_id}",
                                 check=False).output.split()
-        if leftovers:
-            docker("rm", "-f", *leftovers, check=False)
+        remove_containers(*leftovers)
         for image in self.images:
             remove_image_and_its_latest(image)
-            docker("rmi", image, check=False)  # whatever the step above left
+            remove_images(image)  # whatever the step above left
 
 
 def remove_image_and_its_latest(image: str) -> None:
@@ -267,7 +256,7 @@ def remove_image_and_its_latest(image: str) -> None:
     tags = [image]
     if docker("image", "inspect", "-f", "{{.Id}}", latest, check=False).output.strip() == image_id:
         tags.append(latest)
-    docker("rmi", *tags, check=False)
+    remove_images(*tags)
 
 
 def start_stack(request, tmp_path, bake_shared, tools, answers) -> Stack:
@@ -308,7 +297,7 @@ def quick_start_commands(guide: str) -> list[str]:
 
 def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
         request, tmp_path, bake_shared, tools, compose_cli, docker_engine):
-    stack = start_stack(request, tmp_path, bake_shared, tools, QUICK_START)
+    stack = start_stack(request, tmp_path, bake_shared, tools, LOCAL_STACK_QUICK_START)
     # The README links the local stack's guide, whose Quick start this follows.
     assert "](docs/local-stack.md)" in (stack.project / "README.md").read_text()
     commands = quick_start_commands((stack.project / "docs" / "local-stack.md").read_text())
@@ -346,7 +335,7 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
 # (Prefect 2's server image; a process worker, whose README journey CI runs) nightly only.
 @pytest.mark.parametrize("answers", [pytest.param(answers, id=name) if name == "prefect3-docker-dask"
                                      else nightly_only(answers, name)
-                                     for name, answers in STACKS.items()])
+                                     for name, answers in LOCAL_STACKS.items()])
 def test_the_local_stack_runs_the_deployment_to_completed(request, tmp_path, bake_shared, tools,
                                                           compose_cli, docker_engine, answers):
     stack = start_stack(request, tmp_path, bake_shared, tools, answers)

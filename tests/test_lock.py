@@ -19,19 +19,12 @@ from pathlib import Path
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
+from support.answer_sets import PREFECT015_ON_39, PREFECT1_ON_39, PREFECT2_UNLOCKED
 from support.commands import PATIENT_PREFECT, UV, docker, run, venv_python
-from support.template import DEFAULT_PREFECT, PREFECT_LINES, newest_prefect, release_facts
+from support.template import DEFAULT_PREFECT, release_facts
 
 # The user's tools: uv and make find uv beside this interpreter.
 ENV = {**os.environ, "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}"}
-OLDEST = PREFECT_LINES[0]
-PREFECT_OLDEST = {"prefect_version": OLDEST["newest"], "python_version": "3.9",
-                  "base_image": "python:3.9-slim"}
-PREFECT_1_ON_39 = {"prefect_version": newest_prefect(1), "python_version": "3.9",
-                   "base_image": "python:3.9-slim"}
-# The crash: Prefect 2.20 installed with today's anyio and pydantic dies in its first run.
-PREFECT_2_UNLOCKED = {"prefect_version": newest_prefect(2), "python_version": "3.12",
-                      "lock_requirements": "no"}
 
 
 def lock_of(project: Path) -> dict:
@@ -88,7 +81,7 @@ def test_the_lock_holds_the_pins_and_every_file_is_as_old_as_the_prefect_release
                 assert datetime.datetime.fromisoformat(file["upload-time"]) < cutoff, (package["name"], file)
 
 
-@pytest.mark.parametrize("answers", [PREFECT_OLDEST, PREFECT_1_ON_39], ids=["prefect0.15", "prefect1"])
+@pytest.mark.parametrize("answers", [PREFECT015_ON_39, PREFECT1_ON_39], ids=["prefect0.15", "prefect1"])
 def test_make_install_then_make_test_pass_on_the_host_exactly_as_locked(bake_shared, tmp_path, answers):
     project = copy(bake_shared(**answers), tmp_path)
     run(["make", "install"], cwd=project, env=ENV, timeout=900)
@@ -157,7 +150,7 @@ def test_a_pin_newer_than_the_lock_s_day_is_let_in_by_make_relock(bake_shared, t
 
 def test_an_unlocked_project_installs_with_pip_as_of_its_day_and_its_flow_completes(bake_shared,
                                                                                      installed_venv):
-    project = bake_shared(**PREFECT_2_UNLOCKED)
+    project = bake_shared(**PREFECT2_UNLOCKED)
     assert not (project / "uv.lock").exists()
     venv = installed_venv(project, "3.12")  # pip install --uploaded-prior-to=<exclude-newer> -e .
     result = run([venv_python(venv), "workflow/flow.py"], cwd=project,
@@ -167,5 +160,5 @@ def test_an_unlocked_project_installs_with_pip_as_of_its_day_and_its_flow_comple
 
 def test_an_unlocked_project_builds_an_image_whose_flow_completes(bake_shared, project_image, base_image):
     base_image("3.12")
-    image = project_image(bake_shared(**PREFECT_2_UNLOCKED))
+    image = project_image(bake_shared(**PREFECT2_UNLOCKED))
     assert "Completed" in docker("run", "--rm", "--network", "host", image).output

@@ -17,7 +17,7 @@ import pytest
 
 from support.answer_sets import OFFLINE, PREFECT1, PREFECT2
 from support.commands import UV, docker, prefect_env, run
-from support.containers import image_exists
+from support.containers import image_exists, remove_containers, remove_images
 
 EVERYDAY = {"install", "test", "lint", "lock", "relock", "build", "run", "clean"}
 STACK = {"up", "down", "deploy", "run-deployment"}
@@ -34,10 +34,10 @@ KINDS = {
 }
 
 
-def bake(cookies, answers: dict):
-    result = cookies.bake(extra_context={**OFFLINE, **answers})
-    assert result.exception is None, result.exception
-    return result.project_path
+def bake(bake_with_context, answers: dict) -> Path:
+    """The project of answers (offline), baked once per session and shared (in a folder named
+    for its slug): read it, or copy it first."""
+    return bake_with_context(**{**OFFLINE, **answers}).project
 
 
 def make(project, *args, env=None, check=True):
@@ -74,17 +74,17 @@ def dry_run(project, target: str) -> str:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_make_alone_lists_the_targets_of_each_kind_of_project(cookies, kind):
+def test_make_alone_lists_the_targets_of_each_kind_of_project(bake_with_context, kind):
     answers, targets = KINDS[kind]
-    project = bake(cookies, answers)
+    project = bake(bake_with_context, answers)
     listed = set(re.findall(r"^  make (\S+)", make(project).output, re.MULTILINE))
     assert listed == targets | {"help"}
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_each_target_runs_the_commands_the_readme_gives(cookies, kind):
+def test_each_target_runs_the_commands_the_readme_gives(bake_with_context, kind):
     answers, targets = KINDS[kind]
-    project = bake(cookies, answers)
+    project = bake(bake_with_context, answers)
     readme = (project / "README.md").read_text()
     table = one_line_commands(readme)
     assert set(table) == targets, "the README's table lists every target, and no other"
@@ -129,8 +129,8 @@ def test_the_everyday_targets_run_for_real(tmp_path, bake_shared, base_image, do
         assert docker("ps", "-aq", "--filter", f"name={name}-run").output.strip() == ""
         assert image_exists(other) and image_exists("python:3.11-slim"), "nothing else"
     finally:
-        docker("rm", "-f", f"{name}-run", check=False)
-        docker("rmi", "-f", f"{name}:latest", f"{name}:20261203-070000", other, check=False)
+        remove_containers(f"{name}-run")
+        remove_images(f"{name}:latest", f"{name}:20261203-070000", other)
 
 
 def test_make_lock_makes_the_same_lock_again(tmp_path, bake_shared):

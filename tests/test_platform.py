@@ -22,10 +22,11 @@ import pytest
 import yaml
 from conftest import NIGHTLY_ONLY, unavailable
 
+from support.answer_sets import OFFLINE
 from support.commands import DOCKER, UV, docker, run
+from support.containers import remove_images
 from support.template import DEFAULT_PREFECT, TEMPLATE_DIR
 
-OFFLINE = {"lock_requirements": "no"}
 MULTI = "linux/amd64, linux/arm64"
 SHARED_DOCKER = TEMPLATE_DIR.parent / "shared" / "docker"
 
@@ -225,7 +226,7 @@ def test_an_explicit_linux_amd64_project_builds_a_linux_amd64_image(bake_shared,
             env=docker_first(dict(os.environ), DOCKER_BUILDKIT="1"), timeout=1800)
         assert platform_of(f"{name}:latest") == "linux/amd64"
     finally:
-        docker("rmi", "-f", f"{name}:latest", check=False)
+        remove_images(f"{name}:latest")
 
 
 @pytest.fixture
@@ -287,4 +288,4 @@ def test_a_two_platform_image_made_without_buildx_is_pulled_back_by_platform_and
         assert "total = 110" in ran.output and "Completed" in ran.output, ran.output[-3000:]
     finally:
         listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).output.split()
-        docker("rmi", "-f", *[i for i in listed if i.startswith((name, base))], check=False)
+        remove_images(*[i for i in listed if i.startswith((name, base))])

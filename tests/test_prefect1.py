@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 from packaging.version import Version
 
+from support.answer_sets import PREFECT015, PREFECT1_IMAGES
 from support.commands import UV, run
 from support.containers import run_in
 from support.lockfiles import (
@@ -23,15 +24,6 @@ from support.lockfiles import (
     locked_versions,
 )
 from support.project_names import project_name
-from support.template import PREFECT_LINES, newest_prefect
-
-OLDEST, NEWEST_1 = PREFECT_LINES[0]["newest"], newest_prefect(1)
-PROJECTS = {
-    f"prefect-{OLDEST}-py3.9": {"prefect_version": OLDEST, "python_version": "3.9",
-                                "base_image": "python:3.9-slim"},
-    f"prefect-{NEWEST_1}-py3.11": {"prefect_version": NEWEST_1, "python_version": "3.11",
-                                   "base_image": "python:3.11-slim"},
-}
 
 # What `prefect register -p workflow/flow.py` does with the flow file, minus the backend, and then
 # what the run's container does: rebuild the storage from the registered metadata and load the flow
@@ -58,9 +50,9 @@ print(json.dumps({
 """
 
 
-@pytest.fixture(scope="module", params=list(PROJECTS), ids=list(PROJECTS))
+@pytest.fixture(scope="module", params=list(PREFECT1_IMAGES), ids=list(PREFECT1_IMAGES))
 def built(request, bake_shared, base_image, project_image):
-    answers = PROJECTS[request.param]
+    answers = PREFECT1_IMAGES[request.param]
     base_image(answers["python_version"])  # the local base image must exist
     project = bake_shared(**answers)
     # The classic builder, as the README's `docker build` here: the journeys' layers.
@@ -68,7 +60,7 @@ def built(request, bake_shared, base_image, project_image):
 
 
 # The newest Prefect 1's image runs the flow in its README journey (test_journeys.py).
-@pytest.mark.parametrize("built", [f"prefect-{OLDEST}-py3.9"], indirect=True)
+@pytest.mark.parametrize("built", [f"prefect-{PREFECT015}-py3.9"], indirect=True)
 def test_python_workflow_flow_py_runs_the_flow_in_the_image(built):
     _, _, image = built
     result = run_in(image, "python", "workflow/flow.py")  # raises with the output on a non-zero exit

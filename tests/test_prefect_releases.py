@@ -31,6 +31,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from support.answer_sets import ALL_COMPANIONS, OFFLINE
 from support.template import COOKIECUTTER_JSON, TEMPLATE_DIR, prefect_release_module
 
 HOOK = prefect_release_module()
@@ -38,9 +39,6 @@ INDEX = HOOK.INDEX
 RECORD = json.loads((TEMPLATE_DIR / "hooks" / "prefect-releases.json").read_text())
 RECORDED_PREFECT = {row[0] for row in RECORD["projects"]["prefect"]}
 PYTHON_CHOICES = COOKIECUTTER_JSON["python_version"]
-UNLOCKED = {"lock_requirements": "no"}
-# Every companion in play: a Kubernetes work pool with the Dask task runner.
-ALL_COMPANIONS = {"work_pool_type": "kubernetes", "task_runner": "dask"}
 COMPANIONS = ("prefect-docker", "prefect-dask", "prefect-kubernetes", "dask-kubernetes")
 # An address where nothing answers: the index, unreachable.
 NO_INDEX = "http://127.0.0.1:9/simple"
@@ -135,7 +133,7 @@ def companion_on_the_day(name: str, prefect_version: str, python: str) -> str:
 
 def refusal(cookies, capfd, tmp_path, **answers) -> str:
     """Bake answers that must be refused: the hook's errors, after checking nothing was left."""
-    result = cookies.bake(extra_context={**UNLOCKED, **answers})
+    result = cookies.bake(extra_context={**OFFLINE, **answers})
     errors = capfd.readouterr().err
     assert isinstance(result.exception, FailedHookException), (result.exception, errors)
     assert result.project_path is None
@@ -145,7 +143,7 @@ def refusal(cookies, capfd, tmp_path, **answers) -> str:
 
 
 def baked(cookies, **answers) -> Path:
-    result = cookies.bake(extra_context={**UNLOCKED, **answers})
+    result = cookies.bake(extra_context={**OFFLINE, **answers})
     assert result.exception is None, result.exception
     assert result.exit_code == 0
     return result.project_path
@@ -162,7 +160,7 @@ def pins_of(project: Path) -> dict[str, str]:
 
 def cookiecutter_cli(output: Path, env: dict, **answers) -> subprocess.CompletedProcess:
     """The cookiecutter CLI in a process of its own (the hook module caches its index session)."""
-    arguments = [f"{key}={value}" for key, value in {**UNLOCKED, **answers}.items()]
+    arguments = [f"{key}={value}" for key, value in {**OFFLINE, **answers}.items()]
     return subprocess.run([COOKIECUTTER, "--no-input", "-o", output, TEMPLATE_DIR, *arguments], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 

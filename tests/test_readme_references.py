@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from support.answer_sets import README_ONLY
 from support.journey_fixtures import journey_answers
 from support.readme_references import false_references
-from test_journeys import JOURNEYS, OTHER_VARIANTS, other_variant_answers
+from test_journeys import JOURNEYS, other_variant_answers
 
 DEV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"  # cruft, uv: the template's tools
 JOURNEY = {journey.name: journey for journey in JOURNEYS}
@@ -29,7 +30,7 @@ VARIANTS = {
     "prefect2-dask": "prefect2-install-test-run",
     "prefect2-install-test-run": "prefect2-install-test-run",
     "prefect1-install-test-run": "prefect1-install-test-run",
-    **{name: f"prefect{name[len('prefect')]}-install-test-run" for name in OTHER_VARIANTS},
+    **{name: f"prefect{name[len('prefect')]}-install-test-run" for name in README_ONLY},
 }
 
 

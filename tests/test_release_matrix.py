@@ -22,7 +22,7 @@ import yaml
 from conftest import NIGHTLY_ONLY
 
 from support.commands import PATIENT_PREFECT, docker, run
-from support.containers import image_exists
+from support.containers import image_exists, remove_repository
 from support.network import free_port, http_json
 from support.processes import Background, wait_until
 from support.template import DEFAULT_PREFECT, TEMPLATE_DIR, prefect_release_module
@@ -154,16 +154,7 @@ def test_the_release_deploys_to_a_docker_worker_of_a_server_of_the_same_release(
                "the worker to create its work pool")
     assert worker.alive(), worker.output()[-4000:]
 
-    def cleanup():
-        containers = docker("ps", "-aq", "--filter", f"ancestor={image_name}", check=False).output.split()
-        if containers:
-            docker("rm", "-f", *containers, check=False)
-        tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}", image_name,
-                      check=False).output.split()
-        if tags:
-            docker("rmi", "-f", *tags, check=False)
-
-    request.addfinalizer(cleanup)
+    request.addfinalizer(lambda: remove_repository(image_name))
 
     # (--no-prompt as the global option: 3.1.15 `prefect deploy` has no option of that name.)
     deployed = run([prefect, "--no-prompt", "deploy", "--all"], cwd=project, env=env, timeout=900, input="")

@@ -90,3 +90,66 @@ PRE_COMMIT = {
     "prefect015-kubernetes": {"prefect_version": PREFECT015, "python_version": "3.9",
                               "work_pool_type": "kubernetes", "ci": "gitlab"},
 }
+
+# The Dask cluster of the compose file, a worker killed mid-run (tests/test_dask_cluster.py): each
+# Prefect line that has the Dask task runner.
+DASK_CLUSTER = {f"prefect{api}": {"python_version": "3.11", "prefect_version": newest_prefect(api),
+                                  "task_runner": "dask"} for api in (3, 2)}
+
+# The README journeys (tests/test_journeys.py) run on the one Python every Prefect line they run
+# supports (3: >=3.11; 1: <=3.11), each line's newest release.
+JOURNEY_PYTHON = "3.11"
+JOURNEY_PREFECT = {api: {"python_version": JOURNEY_PYTHON, "prefect_version": newest_prefect(api)}
+                   for api in (1, 2, 3)}
+# READMEs of answers no journey runs, read for their commands (tests/test_journeys.py,
+# test_readme_references.py); a name of their own each, so that names normalize apart.
+README_ONLY = {
+    "prefect3-kubernetes-dask-registry-gitlab": {
+        "python_version": JOURNEY_PYTHON, "work_pool_type": "kubernetes", "task_runner": "dask",
+        "image_registry": "ghcr.io/acme", "ci": "gitlab"},
+    "prefect3-docker-registry": {"python_version": JOURNEY_PYTHON,
+                                 "image_registry": "registry.example.com/acme"},
+    "prefect2-kubernetes": {**JOURNEY_PREFECT[2], "work_pool_type": "kubernetes"},
+    "prefect1-process": {**JOURNEY_PREFECT[1], "work_pool_type": "process"},
+    "prefect1-kubernetes": {**JOURNEY_PREFECT[1], "work_pool_type": "kubernetes"},
+}
+
+# The Kubernetes work pool (tests/test_kubernetes.py): every variant, Prefect line (its newest
+# release) x task runner x registry or none; and the project whose two deploys each start a Dask
+# cluster of their own image, locked as the image installs it.
+KUBERNETES_REGISTRY = "ghcr.io/acme"
+KUBERNETES_VARIANTS = {
+    f"prefect{line['api']}-{runner}-{'registry' if registry else 'local'}":
+        {"prefect_version": line["newest"], "task_runner": runner, "image_registry": registry}
+    for line in PREFECT_LINES if line["api"] >= 2
+    for runner in ("default", "dask") for registry in (KUBERNETES_REGISTRY, "")}
+KUBERNETES_DASK_DEPLOYS = {"python_version": "3.11", "work_pool_type": "kubernetes",
+                           "task_runner": "dask", "image_registry": KUBERNETES_REGISTRY,
+                           "image_name": "flows", "lock_requirements": "yes"}
+
+# The local stack (tests/test_local_stack.py): the Quick start's answers, then each stack. Python
+# 3.11 as in the journeys and the Dask cluster, so that bakes, virtualenvs and layers are shared.
+LOCAL_STACK_QUICK_START = {"python_version": "3.11"}
+LOCAL_STACKS = {
+    "prefect2-docker": {"python_version": "3.11", "prefect_version": PREFECT2},
+    "prefect3-docker-dask": {"python_version": "3.11", "task_runner": "dask"},
+    "prefect3-process": {"python_version": "3.11", "work_pool_type": "process"},
+}
+
+# Prefect 1 and 0.15 (tests/test_prefect1.py, test_lock.py): the oldest line on the oldest Python,
+# and Prefect 1's newest on 3.9 and on 3.11, each on the matching slim image.
+PREFECT015_ON_39 = {"prefect_version": PREFECT015, "python_version": "3.9",
+                    "base_image": "python:3.9-slim"}
+PREFECT1_ON_39 = {"prefect_version": PREFECT1, "python_version": "3.9", "base_image": "python:3.9-slim"}
+PREFECT1_ON_311 = {"prefect_version": PREFECT1, "python_version": "3.11",
+                   "base_image": "python:3.11-slim"}
+PREFECT1_IMAGES = {f"prefect-{PREFECT015}-py3.9": PREFECT015_ON_39,
+                   f"prefect-{PREFECT1}-py3.11": PREFECT1_ON_311}
+# Issue 16's crash: Prefect 2.20 installed with today's anyio and pydantic dies in its first run.
+PREFECT2_UNLOCKED = {"prefect_version": PREFECT2, "python_version": "3.12", **OFFLINE}
+
+# A release one patch behind its line's newest (tests/test_dependency_bots.py): the bots bump it.
+BOT_BUMPED_RELEASE = {"prefect_version": "3.8.7", "python_version": "3.12"}
+
+# Every companion in play (tests/test_prefect_releases.py): a Kubernetes pool with Dask.
+ALL_COMPANIONS = {"work_pool_type": "kubernetes", "task_runner": "dask"}

@@ -1,4 +1,5 @@
-"""Docker images and containers: whether an image exists, building one, removing containers."""
+"""Docker images and containers: whether an image exists, building one, running one, and the one
+way the tests remove what they made (containers, images, a repository's every image)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,36 @@ def build_image(context_dir: Path, tag: str, builder: str, *extra: str, check: b
                   cwd=context_dir, env=env, timeout=1800, check=check)
 
 
-def remove_containers(*names: str, label: str | None = None) -> None:
-    """docker rm -f the named containers and those carrying label (key=value); ignore missing."""
+def remove_containers(*names: str, label: str | None = None, ancestor: str | None = None) -> None:
+    """docker rm -f the named containers, those carrying label (key=value) and those made from
+    the image ancestor; ignore missing ones."""
     ids = list(names)
-    if label:
-        ids += docker("ps", "-aq", "--filter", f"label={label}", check=False).output.split()
+    for key, value in (("label", label), ("ancestor", ancestor)):
+        if value:
+            ids += docker("ps", "-aq", "--filter", f"{key}={value}", check=False).output.split()
     if ids:
         docker("rm", "-f", *ids, check=False)
+
+
+def remove_images(*references: str) -> None:
+    """docker rmi -f the images named (tags or digests); ignore missing ones."""
+    if references:
+        docker("rmi", "-f", *references, check=False)
+
+
+def remove_repository(repository: str) -> None:
+    """Every image of repository on this engine (each tag, and each image known only by its
+    digest, as a pull leaves it), and the containers made from them. Other names of the same
+    images stay."""
+    listed = docker("images", repository, "--format",
+                    "{{.Repository}} {{.Tag}} {{.Digest}}", check=False).output.splitlines()
+    references = []
+    for name, tag, digest in (line.split() for line in listed):
+        if name != repository:
+            continue
+        references.append(f"{name}:{tag}" if tag != "<none>" else f"{name}@{digest}")
+        remove_containers(ancestor=references[-1])
+    remove_images(*references)
 
 
 def run_in(image: str, *command: str, options=(), timeout: int = 300, **kwargs) -> Completed:

@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from support.bash_session import BashSession
-from support.commands import docker
+from support.containers import remove_containers
 from support.network import http_json
 
 BACKGROUND_MARK = "in a terminal of its own"
@@ -497,22 +497,7 @@ class JourneyRun:
         if self.session:
             self.session.close()
         for name in self.compose_projects:
-            containers = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}",
-                                check=False).output.split()
-            if containers:
-                docker("rm", "-f", *containers, check=False)
-
-
-def remove_images_named(repository: str) -> None:
-    """Remove every tag of repository, and the containers made from them."""
-    tags = [tag for tag in docker("images", repository, "--format", "{{.Repository}}:{{.Tag}}",
-                                  check=False).output.split() if tag.split(":")[0] == repository]
-    for tag in tags:
-        containers = docker("ps", "-aq", "--filter", f"ancestor={tag}", check=False).output.split()
-        if containers:
-            docker("rm", "-f", *containers, check=False)
-    if tags:
-        docker("rmi", "-f", *tags, check=False)
+            remove_containers(label=f"com.docker.compose.project={name}")
 
 
 def install_key(project: Path, readme: str) -> str:
