@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.answer_sets import GITHUB_RUN
 from support.ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
 from support.ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
 from support.commands import IN_CI, docker, run
@@ -399,9 +400,6 @@ def assert_a_worker_pulls_and_runs(stack: PrefectStack, project: Path, image: st
     containers = docker("ps", "-a", "--filter", f"label={stack.label}", "--format", "{{.Image}}")
     assert containers.output.split() == [image]
     assert image_exists(image), "the worker ran the image without pulling it"
-
-
-GITHUB_RUN = {"ci": "github", "python_version": "3.11"}
 
 
 def test_the_github_workflow_runs_here_and_a_docker_worker_pulls_the_image_it_pushed(

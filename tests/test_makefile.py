@@ -15,22 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from support.answer_sets import OFFLINE, PREFECT1, PREFECT2
+from support.answer_sets import MAKEFILE, OFFLINE
 from support.commands import UV, docker, prefect_env, run
 from support.containers import image_exists, remove_containers, remove_images
 
 EVERYDAY = {"install", "test", "lint", "lock", "relock", "build", "run", "clean"}
 STACK = {"up", "down", "deploy", "run-deployment"}
-KINDS = {
-    "prefect3-docker": ({}, EVERYDAY | STACK),
-    "prefect3-process-dask": ({"work_pool_type": "process", "task_runner": "dask"}, EVERYDAY | STACK),
-    "prefect2-docker-dask": ({"prefect_version": PREFECT2, "python_version": "3.11",
-                              "task_runner": "dask"}, EVERYDAY | STACK),
-    "prefect3-kubernetes": ({"work_pool_type": "kubernetes"}, EVERYDAY | {"deploy"}),
-    "prefect1-docker": ({"prefect_version": PREFECT1, "python_version": "3.11"}, EVERYDAY),
-    # A list of platforms: a multi-arch image, which push-platforms makes without buildx.
-    "prefect3-docker-multiarch": ({"platform": "linux/amd64,linux/arm64"},
-                                  EVERYDAY | STACK | {"push-platforms"}),
+# The targets `make` lists for each kind of project (answers: MAKEFILE in support/answer_sets.py).
+TARGETS = {
+    "prefect3-docker": EVERYDAY | STACK,
+    "prefect3-process-dask": EVERYDAY | STACK,
+    "prefect2-docker-dask": EVERYDAY | STACK,
+    "prefect3-kubernetes": EVERYDAY | {"deploy"},
+    "prefect1-docker": EVERYDAY,
+    "prefect3-docker-multiarch": EVERYDAY | STACK | {"push-platforms"},
 }
 
 
@@ -73,17 +71,17 @@ def dry_run(project, target: str) -> str:
     return re.sub(r"[ \t]+", " ", output.replace(".venv/bin/", ""))
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(MAKEFILE))
 def test_make_alone_lists_the_targets_of_each_kind_of_project(bake_with_context, kind):
-    answers, targets = KINDS[kind]
+    answers, targets = MAKEFILE[kind], TARGETS[kind]
     project = bake(bake_with_context, answers)
     listed = set(re.findall(r"^  make (\S+)", make(project).output, re.MULTILINE))
     assert listed == targets | {"help"}
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(MAKEFILE))
 def test_each_target_runs_the_commands_the_readme_gives(bake_with_context, kind):
-    answers, targets = KINDS[kind]
+    answers, targets = MAKEFILE[kind], TARGETS[kind]
     project = bake(bake_with_context, answers)
     readme = (project / "README.md").read_text()
     table = one_line_commands(readme)

@@ -153,3 +153,17 @@ BOT_BUMPED_RELEASE = {"prefect_version": "3.8.7", "python_version": "3.12"}
 
 # Every companion in play (tests/test_prefect_releases.py): a Kubernetes pool with Dask.
 ALL_COMPANIONS = {"work_pool_type": "kubernetes", "task_runner": "dask"}
+
+# Each kind of project's Makefile (tests/test_makefile.py): every pool, Dask, Prefect 2 and 1, and
+# a list of platforms (a multi-arch image, which push-platforms makes without buildx).
+MAKEFILE = {
+    "prefect3-docker": {},
+    "prefect3-process-dask": {"work_pool_type": "process", "task_runner": "dask"},
+    "prefect2-docker-dask": {"prefect_version": PREFECT2, "python_version": "3.11", "task_runner": "dask"},
+    "prefect3-kubernetes": {"work_pool_type": "kubernetes"},
+    "prefect1-docker": {"prefect_version": PREFECT1, "python_version": "3.11"},
+    "prefect3-docker-multiarch": {"platform": "linux/amd64,linux/arm64"},
+}
+
+# The GitHub workflow run for real (tests/test_ci.py): Python 3.11, as the journeys.
+GITHUB_RUN = {"ci": "github", "python_version": JOURNEY_PYTHON}
