@@ -44,12 +44,18 @@ def remove_repository(repository: str) -> None:
     digest, as a pull leaves it), and the containers made from them. Other names of the same
     images stay."""
     listed = docker("images", repository, "--format",
-                    "{{.Repository}} {{.Tag}} {{.Digest}}", check=False).output.splitlines()
+                    "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}", check=False).output.splitlines()
     references = []
-    for name, tag, digest in (line.split() for line in listed):
+    for name, tag, digest, image_id in (line.split("\t") for line in listed if line.count("\t") == 3):
         if name != repository:
             continue
-        references.append(f"{name}:{tag}" if tag != "<none>" else f"{name}@{digest}")
+        # A built image has no digest; a pulled one known by no tag has only its digest.
+        if tag != "<none>":
+            references.append(f"{name}:{tag}")
+        elif digest and digest != "<none>":
+            references.append(f"{name}@{digest}")
+        else:
+            references.append(image_id)
         remove_containers(ancestor=references[-1])
     remove_images(*references)
 
