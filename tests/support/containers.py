@@ -40,9 +40,9 @@ def remove_images(*references: str) -> None:
 
 
 def remove_repository(repository: str) -> None:
-    """Every image of repository on this engine (each tag, and each image known only by its
-    digest, as a pull leaves it), and the containers made from them. Other names of the same
-    images stay."""
+    """Every image of repository on this engine (each tag; an image known only by its digest,
+    as a pull leaves it; one known by neither, by its id), and the containers made from them.
+    Other names of a tagged or digested image stay."""
     listed = docker("images", repository, "--format",
                     "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}", check=False).output.splitlines()
     references = []
