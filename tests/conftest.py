@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from support.answer_sets import OFFLINE
 from support.commands import DOCKER, IN_CI, UV, docker, find_python, make_venv, run
 from support.containers import build_image, image_exists, remove_images
 from support.digests import context_key, tree_digest
@@ -158,6 +159,17 @@ def bake_with_context(once, cookies_session):
         return Baked(project, json.loads((folder / "context.json").read_text()))
 
     return bake
+
+
+@pytest.fixture(scope="session")
+def offline_project(bake_with_context):
+    """offline_project(**answers): the folder of the project those answers bake without locking
+    (lock_requirements=no), once per session and shared: read it, or copy it first."""
+
+    def project(**answers) -> Path:
+        return bake_with_context(**{**OFFLINE, **answers}).project
+
+    return project
 
 
 @pytest.fixture(scope="session")

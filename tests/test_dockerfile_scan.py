@@ -13,19 +13,18 @@ from pathlib import Path
 from conftest import unavailable
 
 from support.answer_sets import DOCKERFILE_SCAN as VARIANTS
-from support.answer_sets import OFFLINE
 from support.checkov_scan import checkov_executable, scan
 
 # The checks the Dockerfile skips, each with the reason it gives.
 EXPLAINED = {"CKV_DOCKER_2"}  # HEALTHCHECK: a flow run is a batch job; compose and Kubernetes probe services
 
 
-def test_checkov_finds_nothing_unexplained_in_the_dockerfiles(bake_with_context, tmp_path):
+def test_checkov_finds_nothing_unexplained_in_the_dockerfiles(offline_project, tmp_path):
     if checkov_executable() is None:
         unavailable("checkov is not installed (tests/run makes .venv-checkov)")
     scanned = tmp_path / "scanned"
     for name, answers in VARIANTS.items():
-        dockerfile = bake_with_context(**{**OFFLINE, **answers}).project / "Dockerfile"
+        dockerfile = offline_project(**answers) / "Dockerfile"
         assert len(dockerfile.read_text().splitlines()) <= 60, name
         (scanned / name).mkdir(parents=True)
         shutil.copy(dockerfile, scanned / name / "Dockerfile")
@@ -45,11 +44,11 @@ def test_checkov_finds_nothing_unexplained_in_the_dockerfiles(bake_with_context,
     assert all(files == set(VARIANTS) for files in skipped.values()), skipped
 
 
-def test_checkov_still_finds_what_the_skip_does_not_cover(bake_with_context, tmp_path):
+def test_checkov_still_finds_what_the_skip_does_not_cover(offline_project, tmp_path):
     """The inline skip names one check only: a Dockerfile weakened on purpose is caught."""
     if checkov_executable() is None:
         unavailable("checkov is not installed (tests/run makes .venv-checkov)")
-    weakened = (bake_with_context(**OFFLINE).project / "Dockerfile").read_text()
+    weakened = (offline_project() / "Dockerfile").read_text()
     users = [line for line in weakened.splitlines() if line.startswith("USER ")]
     assert users, "the image runs as a user of its own"
     weakened = weakened.replace(users[-1], "USER root")

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.answer_sets import OFFLINE
 from support.answer_sets import PRE_COMMIT as KINDS
 from support.commands import run
 
@@ -26,11 +25,6 @@ HOOKS = ("ruff (lint)", "ruff format", "hadolint (Dockerfile)", "check yaml", "c
 # The dev tools beside this test suite's Python (requirements-dev.txt): uv (and uvx), check-jsonschema.
 DEV_BIN = Path(sys.executable).parent
 
-
-def bake(bake_with_context, answers: dict) -> Path:
-    """The project of answers (offline), baked once per session and shared (in a folder named
-    for its slug): read it, or copy it first."""
-    return bake_with_context(**{**OFFLINE, **answers}).project
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +52,8 @@ def hook_results(output: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_make_lint_passes_on_every_kind_of_project(bake_with_context, tmp_path, lint_env, kind):
-    project = git_repository(bake(bake_with_context, KINDS[kind]), tmp_path)
+def test_make_lint_passes_on_every_kind_of_project(offline_project, tmp_path, lint_env, kind):
+    project = git_repository(offline_project(**KINDS[kind]), tmp_path)
     result = run(["make", "lint"], cwd=project, env=lint_env, timeout=900, check=False)
     assert result.returncode == 0, result.output[-5000:]
     results = hook_results(result.output)
@@ -70,8 +64,8 @@ def test_make_lint_passes_on_every_kind_of_project(bake_with_context, tmp_path, 
         assert results["check renovate.json against its schema"] == "Passed"
 
 
-def test_make_lint_fails_on_what_each_check_is_for(bake_with_context, tmp_path, lint_env):
-    project = git_repository(bake(bake_with_context, {"work_pool_type": "kubernetes"}), tmp_path)
+def test_make_lint_fails_on_what_each_check_is_for(offline_project, tmp_path, lint_env):
+    project = git_repository(offline_project(work_pool_type="kubernetes"), tmp_path)
     package = next((project / "src").iterdir())
     (package / "careless.py").write_text("import os\nx=1\n")  # an unused import, unformatted
     dockerfile = project / "Dockerfile"
@@ -88,8 +82,8 @@ def test_make_lint_fails_on_what_each_check_is_for(bake_with_context, tmp_path, 
     assert "F401" in result.output and "DL3020" in result.output, result.output
 
 
-def test_python_version_names_the_projects_python(bake_with_context):
-    project = bake(bake_with_context, {"python_version": "3.13"})
+def test_python_version_names_the_projects_python(offline_project):
+    project = offline_project(python_version="3.13")
     assert (project / ".python-version").read_text() == "3.13\n"
     assert ".python-version" in (project / ".dockerignore").read_text().split()
 
@@ -98,8 +92,8 @@ def check_jsonschema(schema: str, path: Path):
     return run([DEV_BIN / "check-jsonschema", "--builtin-schema", schema, path], check=False)
 
 
-def test_dependabot_updates_the_pins_and_never_the_locks(bake_with_context, tmp_path):
-    project = bake(bake_with_context, {"ci": "github"})
+def test_dependabot_updates_the_pins_and_never_the_locks(offline_project, tmp_path):
+    project = offline_project(ci="github")
     config_path = project / ".github" / "dependabot.yml"
     result = check_jsonschema("vendor.dependabot", config_path)
     assert result.returncode == 0, result.output
@@ -114,8 +108,8 @@ def test_dependabot_updates_the_pins_and_never_the_locks(bake_with_context, tmp_
     assert check_jsonschema("vendor.dependabot", broken).returncode != 0
 
 
-def test_renovate_updates_the_pins_and_never_the_locks(bake_with_context, tmp_path):
-    project = bake(bake_with_context, {"ci": "gitlab"})
+def test_renovate_updates_the_pins_and_never_the_locks(offline_project, tmp_path):
+    project = offline_project(ci="gitlab")
     result = check_jsonschema("vendor.renovate", project / "renovate.json")
     assert result.returncode == 0, result.output
     config = json.loads((project / "renovate.json").read_text())
@@ -127,6 +121,6 @@ def test_renovate_updates_the_pins_and_never_the_locks(bake_with_context, tmp_pa
     assert check_jsonschema("vendor.renovate", broken).returncode != 0
 
 
-def test_no_bot_without_a_ci_to_lock_its_updates(bake_with_context):
-    project = bake(bake_with_context, {"ci": "none"})
+def test_no_bot_without_a_ci_to_lock_its_updates(offline_project):
+    project = offline_project(ci="none")
     assert not (project / ".github").exists() and not (project / "renovate.json").exists()

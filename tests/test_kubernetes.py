@@ -38,9 +38,9 @@ from conftest import nightly_only, unavailable
 
 from support.answer_sets import (
     KUBERNETES_DASK_DEPLOYS,
+    KUBERNETES_PROJECT,
     KUBERNETES_REGISTRY,
     KUBERNETES_VARIANTS,
-    OFFLINE,
 )
 from support.checkov_scan import checkov_executable, scan
 from support.commands import find_python, run
@@ -69,11 +69,11 @@ print(json.dumps({worker.type: worker.get_default_base_job_template()
 """
 
 
-def bake(bake_with_context, **answers) -> Path:
-    """A Kubernetes project, baked once per session and shared (in a folder named for its slug):
-    read it, or copy it first."""
-    return bake_with_context(**{**OFFLINE, "python_version": "3.11", "work_pool_type": "kubernetes",
-                                **answers}).project
+@pytest.fixture(scope="session")
+def kubernetes_project(offline_project):
+    """kubernetes_project(**answers): a Kubernetes project (offline), baked once per session and
+    shared: read it, or copy it first."""
+    return lambda **answers: offline_project(**{**KUBERNETES_PROJECT, **answers})
 
 
 def uv() -> str:
@@ -153,13 +153,13 @@ def variables_validator(template: dict):
 
 
 @pytest.mark.parametrize("prefect_version", list(LINES))
-def test_job_variables_fit_the_work_pools_base_job_template(bake_with_context, base_job_templates,
+def test_job_variables_fit_the_work_pools_base_job_template(kubernetes_project, base_job_templates,
                                                             prefect_version):
     templates = base_job_templates(prefect_version)
     assert set(templates) == set(POOLS)
     for pool in POOLS:
         for task_runner in ("default", "dask"):
-            project = bake(bake_with_context, prefect_version=prefect_version, work_pool_type=pool,
+            project = kubernetes_project(prefect_version=prefect_version, work_pool_type=pool,
                            task_runner=task_runner)
             # A Kubernetes pool is created with the project's own template (docs/deploy.md).
             template = (json.loads((project / JOB_TEMPLATE).read_text())
@@ -182,8 +182,8 @@ def test_job_variables_fit_the_work_pools_base_job_template(bake_with_context, b
 
 @pytest.mark.parametrize("answers", list(KUBERNETES_VARIANTS.values()), ids=list(KUBERNETES_VARIANTS))
 def test_kubernetes_manifests_pass_the_api_schemas_and_the_restricted_pod_security_standard(
-        bake_with_context, answers):
-    project = bake(bake_with_context, image_name="flows", **answers)
+        kubernetes_project, answers):
+    project = kubernetes_project(image_name="flows", **answers)
     dask = answers["task_runner"] == "dask"
     api = LINES[answers["prefect_version"]]["api"]
     files = sorted(path.name for path in (project / "deploy" / "kubernetes").iterdir())
@@ -278,8 +278,8 @@ def documented_steps(project: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("answers", list(KUBERNETES_VARIANTS.values()), ids=list(KUBERNETES_VARIANTS))
-def test_the_docs_kubernetes_steps_work_in_order_on_an_empty_cluster(bake_with_context, answers):
-    project = bake(bake_with_context, image_name="flows", **answers)
+def test_the_docs_kubernetes_steps_work_in_order_on_an_empty_cluster(kubernetes_project, answers):
+    project = kubernetes_project(image_name="flows", **answers)
     slug, dask, registry = project.name, answers["task_runner"] == "dask", bool(answers["image_registry"])
     steps = documented_steps(project)
     cluster = play(project, steps)
@@ -323,8 +323,9 @@ OLD_NAMES = {"deploy/work-pool/base-job-template.json": "deploy/kubernetes/base-
              "deploy/kubernetes/20-flow-runs.yaml": "deploy/kubernetes/flow-runs.yaml"}
 
 
-def test_the_order_check_fails_the_steps_as_they_were_and_each_step_out_of_place(bake_with_context, tmp_path):
-    project = bake(bake_with_context, image_name="flows", **KUBERNETES_VARIANTS["prefect3-dask-registry"])
+def test_the_order_check_fails_the_steps_as_they_were_and_each_step_out_of_place(
+        kubernetes_project, tmp_path):
+    project = kubernetes_project(image_name="flows", **KUBERNETES_VARIANTS["prefect3-dask-registry"])
     slug = project.name
     old = tmp_path / "old"
     shutil.copytree(project, old, symlinks=True)
@@ -506,12 +507,12 @@ def test_the_hardening_check_wants_a_read_only_root_and_bounded_resources():
 
 # --- checkov ----------------------------------------------------------------------------------
 
-def test_checkov_finds_nothing_unexplained_in_any_kubernetes_variant(bake_with_context, tmp_path):
+def test_checkov_finds_nothing_unexplained_in_any_kubernetes_variant(kubernetes_project, tmp_path):
     if checkov_executable() is None:
         unavailable("checkov is not installed (tests/run makes .venv-checkov)")
     scanned = tmp_path / "scanned"
     for name, answers in KUBERNETES_VARIANTS.items():
-        shutil.copytree(bake(bake_with_context, **answers) / "deploy" / "kubernetes", scanned / name)
+        shutil.copytree(kubernetes_project(**answers) / "deploy" / "kubernetes", scanned / name)
     # A copy of a worker manifest weakened on purpose: checkov must catch it.
     weakened = (scanned / "prefect3-dask-registry" / "10-prefect-worker.yaml").read_text()
     weakened = weakened.replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.answer_sets import MAKEFILE, OFFLINE
+from support.answer_sets import MAKEFILE
 from support.commands import UV, docker, prefect_env, run
 from support.containers import image_exists, remove_containers, remove_images
 
@@ -31,11 +31,6 @@ TARGETS = {
     "prefect3-docker-multiarch": EVERYDAY | STACK | {"push-platforms"},
 }
 
-
-def bake(bake_with_context, answers: dict) -> Path:
-    """The project of answers (offline), baked once per session and shared (in a folder named
-    for its slug): read it, or copy it first."""
-    return bake_with_context(**{**OFFLINE, **answers}).project
 
 
 def make(project, *args, env=None, check=True):
@@ -72,17 +67,17 @@ def dry_run(project, target: str) -> str:
 
 
 @pytest.mark.parametrize("kind", list(MAKEFILE))
-def test_make_alone_lists_the_targets_of_each_kind_of_project(bake_with_context, kind):
+def test_make_alone_lists_the_targets_of_each_kind_of_project(offline_project, kind):
     answers, targets = MAKEFILE[kind], TARGETS[kind]
-    project = bake(bake_with_context, answers)
+    project = offline_project(**answers)
     listed = set(re.findall(r"^  make (\S+)", make(project).output, re.MULTILINE))
     assert listed == targets | {"help"}
 
 
 @pytest.mark.parametrize("kind", list(MAKEFILE))
-def test_each_target_runs_the_commands_the_readme_gives(bake_with_context, kind):
+def test_each_target_runs_the_commands_the_readme_gives(offline_project, kind):
     answers, targets = MAKEFILE[kind], TARGETS[kind]
-    project = bake(bake_with_context, answers)
+    project = offline_project(**answers)
     readme = (project / "README.md").read_text()
     table = one_line_commands(readme)
     assert set(table) == targets, "the README's table lists every target, and no other"

@@ -118,13 +118,14 @@ README_ONLY = {
 # release) x task runner x registry or none; and the project whose two deploys each start a Dask
 # cluster of their own image, locked as the image installs it.
 KUBERNETES_REGISTRY = "ghcr.io/acme"
+# What every Kubernetes test's project shares: the work pool, and Python 3.11 as in the journeys.
+KUBERNETES_PROJECT = {"python_version": "3.11", "work_pool_type": "kubernetes"}
 KUBERNETES_VARIANTS = {
     f"prefect{line['api']}-{runner}-{'registry' if registry else 'local'}":
         {"prefect_version": line["newest"], "task_runner": runner, "image_registry": registry}
     for line in PREFECT_LINES if line["api"] >= 2
     for runner in ("default", "dask") for registry in (KUBERNETES_REGISTRY, "")}
-KUBERNETES_DASK_DEPLOYS = {"python_version": "3.11", "work_pool_type": "kubernetes",
-                           "task_runner": "dask", "image_registry": KUBERNETES_REGISTRY,
+KUBERNETES_DASK_DEPLOYS = {**KUBERNETES_PROJECT, "task_runner": "dask", "image_registry": KUBERNETES_REGISTRY,
                            "image_name": "flows", "lock_requirements": "yes"}
 
 # The local stack (tests/test_local_stack.py): the Quick start's answers, then each stack. Python
