@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -25,7 +26,12 @@ from support.answer_sets import GITHUB_RUN
 from support.ci_checkers import actionlint, checkov, gitlab_schema, missing_tools, zizmor
 from support.ci_runner import GitHubRun, GitLabRun, Runner, git_repository, github_event
 from support.commands import IN_CI, docker, run
-from support.containers import image_exists, remove_containers, remove_repository
+from support.containers import (
+    image_exists,
+    images_of_removed_containers,
+    remove_containers,
+    remove_repository,
+)
 from support.network import free_port, http_json
 from support.processes import Background, wait_until
 from support.project_names import project_name
@@ -395,10 +401,12 @@ def assert_a_worker_pulls_and_runs(stack: PrefectStack, project: Path, image: st
     assert deployment_image(stack, name) == image
     remove_repository(image.rsplit(":", 1)[0])
     assert not image_exists(image)
+    started = time.time()
     state, worker_log = stack.run_deployment_on_a_docker_worker(deployment["work_pool"]["name"], name)
     assert state["type"] == "COMPLETED", (state, worker_log[-4000:])
-    containers = docker("ps", "-a", "--filter", f"label={stack.label}", "--format", "{{.Image}}")
-    assert containers.output.split() == [image]
+    # One container, of exactly that image, removed once the run finished (auto_remove).
+    assert images_of_removed_containers(stack.label, started) == [image]
+    assert docker("ps", "-aq", "--filter", f"label={stack.label}").output.split() == []
     assert image_exists(image), "the worker ran the image without pulling it"
 
 

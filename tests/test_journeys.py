@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from conftest import nightly_only
 from support.answer_sets import JOURNEY_PREFECT, README_ONLY
 from support.commands import docker
 from support.commands import run as run_command
-from support.containers import remove_repository
+from support.containers import images_of_removed_containers, remove_repository
 from support.journey_fixtures import journey_answers, new_run
 from support.journeys import (
     INSTALL_SECTION,
@@ -146,18 +145,10 @@ def the_run_was_a_container_of_the_deployed_image(run: JourneyRun, flow_run: dic
     image = job_variables["image"]
     assert not image.endswith(":latest"), "each deploy has a tag of its own"
     assert job_variables["image_pull_policy"] == "IfNotPresent"
-    label = f"label=io.prefect.flow-run-id={flow_run['id']}"
-
-    def events() -> list[str]:
-        return docker("events", "--since", f"{step.started - 5:.0f}", "--until", f"{time.time():.0f}",
-                      "--filter", "type=container", "--filter", label,
-                      "--format", "{{.Action}} {{.Actor.Attributes.image}}").output.splitlines()
-
-    wait_until(lambda: any(e.startswith("destroy ") for e in events()), 60,
-               "the run's container removed (auto_remove)")
-    created = [e.split()[1] for e in events() if e.startswith("create ")]
-    assert created == [image], events()
-    assert docker("ps", "-aq", "--filter", label).output.split() == [], "a container was left behind"
+    label = f"io.prefect.flow-run-id={flow_run['id']}"
+    assert images_of_removed_containers(label, step.started) == [image]
+    left = docker("ps", "-aq", "--filter", f"label={label}").output.split()
+    assert left == [], "a container was left behind"
 
 
 def the_docker_deployment_runs_in_its_image(run: JourneyRun) -> None:

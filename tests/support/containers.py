@@ -1,12 +1,15 @@
-"""Docker images and containers: whether an image exists, building one, running one, and the one
-way the tests remove what they made (containers, images, a repository's every image)."""
+"""Docker images and containers: whether an image exists, building one, running one, which
+containers a run made (they may be gone already), and the one way the tests remove what they made
+(containers, images, a repository's every image)."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from support.commands import PATIENT_PREFECT, Completed, docker
+from support.processes import wait_until
 
 
 def image_exists(tag: str) -> bool:
@@ -20,6 +23,21 @@ def build_image(context_dir: Path, tag: str, builder: str, *extra: str, check: b
     progress = ["--progress=plain"] if builder == "buildkit" else ["--force-rm"]
     return docker("build", "--network", "host", *progress, *extra, "-t", tag, ".",
                   cwd=context_dir, env=env, timeout=1800, check=check)
+
+
+def images_of_removed_containers(label: str, since: float, timeout: float = 60) -> list[str]:
+    """The image of each container carrying label (key=value) that the engine created since
+    `since` (a time.time()), once one of them has been removed (auto_remove). The engine's events
+    say so, however quickly the container went; `docker ps -a` may no longer show it."""
+    def events() -> list[tuple[str, str]]:
+        lines = docker("events", "--since", f"{since - 5:.0f}", "--until", f"{time.time():.0f}",
+                       "--filter", "type=container", "--filter", f"label={label}",
+                       "--format", "{{.Action}}\t{{.Actor.Attributes.image}}").output.splitlines()
+        return [tuple(line.rsplit("\t", 1)) for line in lines if "\t" in line]
+
+    wait_until(lambda: any(action == "destroy" for action, _ in events()), timeout,
+               f"a container labelled {label} to be removed (auto_remove)")
+    return [image for action, image in events() if action == "create"]
 
 
 def remove_containers(*names: str, label: str | None = None, ancestor: str | None = None) -> None:
