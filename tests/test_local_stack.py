@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -30,7 +31,12 @@ from conftest import nightly_only, unavailable
 
 from support.answer_sets import LOCAL_STACK_QUICK_START, LOCAL_STACKS
 from support.commands import docker, find_python, run
-from support.containers import image_exists, remove_containers, remove_images
+from support.containers import (
+    image_exists,
+    images_of_removed_containers,
+    remove_containers,
+    remove_images,
+)
 from support.journeys import readme_section
 from support.network import free_port, http_json
 from support.processes import wait_until
@@ -306,6 +312,7 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
     assert commands == ["make install", "make up", "make deploy", "make run-deployment"]
 
     outputs = {}
+    started = time.time()
     for command in commands:
         result = stack.bash(command)
         outputs[command] = result.output
@@ -323,8 +330,9 @@ def test_the_quick_start_reaches_a_completed_flow_run_on_the_local_stack(
     # which was removed once the run had finished (auto_remove).
     [image] = stack.images
     assert re.search(r":\d{4}-\d{2}-\d{2}t", image), image
-    left = docker("ps", "-aq", "--filter", f"label=io.prefect.flow-run-id={flow_run['id']}").output
-    assert left.split() == []
+    label = f"io.prefect.flow-run-id={flow_run['id']}"
+    assert images_of_removed_containers(label, started) == [image]
+    assert docker("ps", "-aq", "--filter", f"label={label}").output.split() == []
 
     down = stack.bash("make down")
     assert down.returncode == 0, down.output
